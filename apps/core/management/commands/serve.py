@@ -1,0 +1,43 @@
+import os
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from apps.core.worker import start_embedded_worker
+
+
+class Command(BaseCommand):
+    help = (
+        "Apply migrations, then serve Orrery over daphne (HTTP and websockets) with "
+        "Dramatiq worker threads in the same process. Ctrl-C stops everything."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--no-migrate", action="store_true")
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            default=not settings.ORRERY_INPROCESS_WORKER,
+            help="Do not run background workers here (they run under rundramatiq).",
+        )
+
+    def handle(self, *args, host: str, port: int, no_migrate: bool, no_worker: bool, **opts):
+        # Imported here: daphne installs the Twisted reactor on import.
+        from daphne.cli import CommandLineInterface
+
+        if not no_migrate:
+            call_command("migrate", interactive=False, verbosity=1)
+        worker = None if no_worker else start_embedded_worker()
+        self.stdout.write(
+            self.style.SUCCESS(f"Orrery is serving on http://{host}:{port}/  (Ctrl-C stops it)")
+        )
+        try:
+            CommandLineInterface().run(
+                ["--bind", host, "--port", str(port), "--proxy-headers", "config.asgi:application"]
+            )
+        finally:
+            if worker is not None:
+                worker.stop(timeout=10_000)
