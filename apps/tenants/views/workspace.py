@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -17,6 +18,7 @@ from apps.tenants.forms import (
     WorkspaceNameForm,
 )
 from apps.tenants.models import Role
+from apps.tenants.permissions import can
 
 
 @workspace_view()
@@ -33,6 +35,8 @@ def section_view(request, section: str):
 @workspace_view("workspace.view")
 def settings_view(request):
     membership = request.membership
+    if request.method == "POST" and not can(membership.role, "workspace.update"):
+        raise PermissionDenied("Only owners and admins can rename the workspace.")
     rename_form = WorkspaceNameForm(request.POST or None, initial={"name": request.workspace.name})
     status = 200
     if request.method == "POST":
