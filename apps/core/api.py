@@ -1,4 +1,4 @@
-from ninja import Router
+from ninja import Router, Status
 
 from apps.core.health import health_report
 
@@ -9,4 +9,4 @@ router = Router(tags=["health"])
 def health(request):
     """Database, pgvector, Redis, storage and background-worker heartbeat; 503 if any fails."""
     report, healthy = health_report()
-    return (200 if healthy else 503), report
+    return Status(200 if healthy else 503, report)

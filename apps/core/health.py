@@ -12,8 +12,6 @@ from django.utils import timezone
 
 from apps.core.models import WorkerHeartbeat
 
-HEARTBEAT_STALE_SECONDS = 60
-
 
 def _database() -> tuple[dict, bool]:
     try:
@@ -55,7 +53,9 @@ def _worker() -> tuple[float | None, bool]:
     if latest is None:
         return None, False
     age = (timezone.now() - latest).total_seconds()
-    return round(age, 1), age <= HEARTBEAT_STALE_SECONDS
+    # A worker is stale after missing a few beats (and never sooner than a minute).
+    stale_after = max(60, 3 * settings.ORRERY_HEARTBEAT_SECONDS)
+    return round(age, 1), age <= stale_after
 
 
 def health_report() -> tuple[dict, bool]:

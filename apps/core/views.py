@@ -3,11 +3,11 @@
 from django.http import JsonResponse
 from django.shortcuts import render
 
-_API_PREFIXES = ("/api/", "/v1/")
+from apps.core.middleware import API_PREFIXES
 
 
 def _error(request, status: int, code: str, message: str):
-    if request.path.startswith(_API_PREFIXES):
+    if request.path.startswith(API_PREFIXES):
         return JsonResponse({"code": code, "message": message}, status=status)
     return render(request, "error.html", {"status": status, "message": message}, status=status)
 

@@ -46,9 +46,5 @@ class InviteForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices, initial=Role.NORMAL)
 
 
-class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=Role.choices)
-
-
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, label="Key name")

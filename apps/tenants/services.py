@@ -102,10 +102,10 @@ def _lock_workspace(workspace: Workspace) -> None:
 @transaction.atomic
 def member_change_role(*, actor: Membership, membership_id, role: str) -> Membership:
     _require(actor, "members.manage")
-    if role not in Role.values:
-        raise DomainError("Unknown role.")
     _lock_workspace(actor.workspace)
     member = selectors.member_get(workspace=actor.workspace, membership_id=membership_id)
+    if role not in Role.values:
+        raise DomainError("Choose one of the listed roles.")
     touches_owner = Role.OWNER in (role, member.role)
     if touches_owner and actor.role != Role.OWNER:
         raise PermissionDenied("Only an owner can grant or take away the owner role.")
@@ -150,7 +150,7 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> tuple[Invi
     _require(actor, "members.manage")
     email = email.strip().lower()
     if role not in Role.values:
-        raise DomainError("Unknown role.")
+        raise DomainError("Choose one of the listed roles.")
     if role == Role.OWNER and actor.role != Role.OWNER:
         raise PermissionDenied("Only an owner can invite another owner.")
     workspace = actor.workspace

@@ -24,6 +24,14 @@ class Command(BaseCommand):
             help="Do not run background workers here (they run under rundramatiq).",
         )
 
+    @staticmethod
+    def _daphne_args(host: str, port: int) -> list[str]:
+        args = ["--bind", host, "--port", str(port)]
+        if settings.BEHIND_TLS_PROXY:
+            # Only behind a proxy we trust may X-Forwarded-For set the client address.
+            args.append("--proxy-headers")
+        return [*args, "config.asgi:application"]
+
     def handle(self, *args, host: str, port: int, no_migrate: bool, no_worker: bool, **opts):
         # Imported here: daphne installs the Twisted reactor on import.
         from daphne.cli import CommandLineInterface
@@ -35,9 +43,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Orrery is serving on http://{host}:{port}/  (Ctrl-C stops it)")
         )
         try:
-            CommandLineInterface().run(
-                ["--bind", host, "--port", str(port), "--proxy-headers", "config.asgi:application"]
-            )
+            CommandLineInterface().run(self._daphne_args(host, port))
         finally:
             if worker is not None:
                 worker.stop(timeout=10_000)

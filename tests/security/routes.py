@@ -1,0 +1,99 @@
+"""Every route the project serves, and how to fill its path parameters with the id of
+an object that belongs to a given workspace.
+
+A new route whose parameter is not listed here makes the isolation tests fail: add a
+maker for it below, so every later feature is walked with another workspace's ids."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from apps.tenants.keys import token_digest
+from apps.tenants.models import ApiKey, Invitation, Role
+from tests.conftest import Team
+
+_PARAM = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
+
+
+def _invitation(team: Team) -> str:
+    invitation, _ = Invitation.objects.get_or_create(
+        workspace=team.workspace,
+        email="pending-guest@example.com",
+        defaults={
+            "role": Role.NORMAL,
+            "token_hash": token_digest(f"inv-{team.workspace.id}"),
+            "expires_at": timezone.now() + timedelta(days=3),
+        },
+    )
+    return str(invitation.id)
+
+
+def _api_key(team: Team) -> str:
+    key, _ = ApiKey.objects.get_or_create(
+        workspace=team.workspace,
+        name="victim key",
+        defaults={"prefix": "orr-victim", "key_hash": token_digest(f"orr-{team.workspace.id}")},
+    )
+    return str(key.id)
+
+
+# Parameter name → an id of an object that lives in the given team's workspace.
+OBJECT_IN_WORKSPACE: dict[str, Callable[[Team], str]] = {
+    "membership_id": lambda team: str(team.members[Role.EDITOR].id),
+    "invitation_id": _invitation,
+    "api_key_id": _api_key,
+    "workspace_id": lambda team: str(team.workspace.id),
+}
+
+# Routes addressed by a secret token rather than an object id; tested on their own.
+TOKEN_ROUTES = {"invite/<str:token>/", "password-reset/<uidb64>/<token>/"}
+
+# Operators' Django admin: staff only, tested on its own.
+STAFF_PREFIX = "admin/"
+
+
+def all_routes() -> Iterator[str]:
+    def walk(patterns, prefix: str):
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                yield from walk(entry.url_patterns, prefix + str(entry.pattern))
+            elif isinstance(entry, URLPattern):
+                yield prefix + str(entry.pattern)
+
+    seen = set()
+    for route in walk(get_resolver().url_patterns, ""):
+        if route not in seen:
+            seen.add(route)
+            yield route
+
+
+def route_params(route: str) -> list[str]:
+    return [m.group("name") for m in _PARAM.finditer(route)]
+
+
+def fill(route: str, team: Team) -> str:
+    """The route's path with each parameter set to an object of `team`'s workspace."""
+
+    def replace(match: re.Match) -> str:
+        name = match.group("name")
+        if name not in OBJECT_IN_WORKSPACE:
+            raise AssertionError(
+                f"Route {route!r} takes <{name}>: add a maker for it to "
+                "OBJECT_IN_WORKSPACE in tests/security/routes.py"
+            )
+        return OBJECT_IN_WORKSPACE[name](team)
+
+    return "/" + _PARAM.sub(replace, route).lstrip("^").rstrip("$")
+
+
+def walked_routes() -> list[str]:
+    return [
+        route
+        for route in all_routes()
+        if not route.startswith(STAFF_PREFIX) and route not in TOKEN_ROUTES
+    ]

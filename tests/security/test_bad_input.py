@@ -1,0 +1,76 @@
+"""Bad input on every route gets a 4xx and a message, never a 500."""
+
+import uuid
+
+import pytest
+from django.test import Client
+
+from apps.tenants.models import Role
+from apps.tenants.services import api_key_create
+from tests.conftest import client_for
+from tests.security.routes import TOKEN_ROUTES, all_routes, fill, route_params, walked_routes
+
+pytestmark = pytest.mark.django_db
+
+GARBAGE = [
+    {},
+    {
+        "name": "x" * 5000,
+        "email": "not an email",
+        "role": "emperor",
+        "confirm_name": "\u202e" * 300,
+        "password": "",
+    },
+    {"name": "nul\x00byte", "email": "a@b.c\x00", "role": "", "next": "javascript:alert(1)"},
+    {"name": ["list", "of", "values"], "role": ["owner", "admin"]},
+]
+
+
+@pytest.mark.parametrize("data", GARBAGE, ids=["empty", "oversized", "control-chars", "lists"])
+def test_garbage_forms_never_crash_a_page(team, data):
+    failures = []
+    for route in walked_routes():
+        path = fill(route, team)
+        response = client_for(team.owner).post(path, data)
+        if response.status_code == 500:
+            failures.append(f"POST {path}: {response.status_code}")
+    assert not failures, "\n".join(failures)
+
+
+def test_ids_that_do_not_exist_or_are_malformed_are_not_found(team):
+    for route in walked_routes():
+        if not route_params(route):
+            continue
+        path = fill(route, team)
+        for bad_id in (str(uuid.uuid4()),):
+            wrong = path.replace(path.rstrip("/").split("/")[-2], bad_id, 1)
+            response = client_for(team.owner).post(wrong)
+            assert response.status_code in (404, 405), (wrong, response.status_code)
+        malformed = path.replace(path.rstrip("/").split("/")[-2], "not-a-uuid", 1)
+        assert client_for(team.owner).post(malformed).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{", b"[]", b'{"name": ' + b'"x' * 100 + b"}", b"\xff\xfe"],
+    ids=["truncated", "array", "unterminated", "binary"],
+)
+def test_malformed_json_to_the_api_is_a_4xx_json_error(team, body):
+    _, key = api_key_create(actor=team.members[Role.OWNER], name="fuzz")
+    client = Client(headers={"Authorization": f"Bearer {key}"})
+    for route in walked_routes():
+        if not route.startswith("api/"):
+            continue
+        path = fill(route, team)
+        for method in ("post", "put", "patch"):
+            response = getattr(client, method)(path, body, content_type="application/json")
+            assert response.status_code < 500, (method, path)
+            if response.status_code >= 400:
+                assert set(response.json()) >= {"code", "message"}
+
+
+def test_token_routes_refuse_made_up_tokens(team):
+    for route in TOKEN_ROUTES:
+        assert route in set(all_routes())
+    assert Client().get("/invite/inv-forged/").status_code == 404
+    assert Client().post("/invite/inv-forged/", {"password": "x"}).status_code == 404

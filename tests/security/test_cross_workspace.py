@@ -1,0 +1,88 @@
+"""Nothing of one workspace can be read or changed from another: every route, every
+method, as the most privileged member of the other workspace, by session and by API key."""
+
+import pytest
+from django.test import Client
+
+from apps.tenants.models import ApiKey, Invitation, Membership, Role
+from apps.tenants.services import api_key_create
+from tests.conftest import client_for
+from tests.security.routes import fill, route_params, walked_routes
+
+METHODS = ["get", "post", "put", "patch", "delete"]
+pytestmark = pytest.mark.django_db
+
+
+def _snapshot(team):
+    return {
+        "name": type(team.workspace).objects.get(pk=team.workspace.pk).name,
+        "members": sorted(
+            Membership.objects.for_workspace(team.workspace).values_list("user__email", "role")
+        ),
+        "invitations": sorted(
+            Invitation.objects.for_workspace(team.workspace).values_list("email", "accepted_at")
+        ),
+        "keys": sorted(
+            ApiKey.objects.for_workspace(team.workspace).values_list("name", "revoked_at")
+        ),
+    }
+
+
+def _visible_secrets(team) -> list[str]:
+    """Strings that only someone inside the victim workspace could know."""
+    return [team.workspace.name, "blue-editor@example.com", "pending-guest@example.com"]
+
+
+def test_the_walk_covers_routes_with_object_ids():
+    routes = walked_routes()
+    assert any(route_params(r) for r in routes)
+    assert "api/workspaces/current" in routes
+
+
+def test_another_workspace_cannot_reach_anything_by_id(team, other_team):
+    attacker = other_team.owner
+    _, attacker_key = api_key_create(actor=other_team.members[Role.OWNER], name="attacker")
+    paths = {route: fill(route, team) for route in walked_routes()}  # creates victim objects
+    before = _snapshot(team)
+    failures = []
+    for route, path in paths.items():
+        has_ids = bool(route_params(route))
+        for method in METHODS:
+            for how, client in (
+                ("session", client_for(attacker)),
+                ("api key", Client(headers={"Authorization": f"Bearer {attacker_key}"})),
+            ):
+                response = getattr(client, method)(path)
+                body = response.content.decode(errors="replace")
+                leaked = [s for s in _visible_secrets(team) if s in body]
+                to_login = response.status_code == 302 and response["Location"].startswith(
+                    "/login/"
+                )  # a page asked of a caller with no session
+                if response.status_code == 500:
+                    failures.append(f"{method.upper()} {path} ({how}): server error")
+                elif has_ids and not to_login and response.status_code not in (401, 403, 404, 405):
+                    failures.append(
+                        f"{method.upper()} {path} ({how}): {response.status_code}, expected 404"
+                    )
+                if leaked:
+                    failures.append(f"{method.upper()} {path} ({how}) shows {leaked}")
+    assert not failures, "\n".join(failures)
+    assert _snapshot(team) == before
+
+
+def test_admin_is_for_operators_only(team):
+    workspace_owner = team.client()
+    response = workspace_owner.get("/admin/tenants/workspace/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+    team.owner.is_staff = team.owner.is_superuser = True
+    team.owner.save(update_fields=["is_staff", "is_superuser"])
+    operator = client_for(team.owner)
+    for model in ["user", "workspace", "membership", "invitation", "apikey"]:
+        listing = operator.get(f"/admin/tenants/{model}/?q=blue")
+        assert listing.status_code == 200, model
+    assert operator.get("/admin/core/workerheartbeat/").status_code == 200
+    api_key_create(actor=team.members[Role.OWNER], name="admin view")
+    key_page = operator.get(f"/admin/tenants/apikey/{ApiKey.objects.get().id}/change/")
+    assert "key_hash" not in key_page.content.decode()
