@@ -145,8 +145,12 @@ def _delete_membership(member: Membership) -> None:
 # --- Invitations -------------------------------------------------------------
 
 
-def invitation_create(*, actor: Membership, email: str, role: str) -> tuple[Invitation, str]:
-    """Invite an email address; returns the invitation and its link (shown once)."""
+def invitation_create(
+    *, actor: Membership, email: str, role: str, base_url: str = ""
+) -> tuple[Invitation, str]:
+    """Invite an email address; returns the invitation and its link (shown once).
+
+    `base_url` is the address the inviter is using; without it, SITE_URL."""
     _require(actor, "members.manage")
     email = email.strip().lower()
     if role not in Role.values:
@@ -168,7 +172,9 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> tuple[Invi
             invited_by=actor.user,
             expires_at=timezone.now() + timedelta(days=settings.ORRERY_INVITATION_DAYS),
         )
-        link = settings.SITE_URL + reverse("invitation_accept", args=[token])
+        link = (base_url or settings.SITE_URL).rstrip("/") + reverse(
+            "invitation_accept", args=[token]
+        )
         transaction.on_commit(lambda: _send_invitation_mail(invitation, link))
     return invitation, link
 

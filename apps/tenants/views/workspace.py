@@ -84,6 +84,7 @@ def members_view(request):
                     actor=request.membership,
                     email=invite_form.cleaned_data["email"],
                     role=invite_form.cleaned_data["role"],
+                    base_url=request.build_absolute_uri("/"),
                 )
             except DomainError as exc:
                 invite_form.add_error(None, exc.message)
