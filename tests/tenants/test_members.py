@@ -179,3 +179,12 @@ def test_members_without_the_right_cannot_invite_or_manage(team, role):
     assert Membership.objects.filter(pk=target.pk, role=Role.ADMIN).exists()
     page = client.get(reverse("members")).content.decode()
     assert "Send invitation" not in page and "blue-admin@example.com" in page
+
+
+def test_the_only_owner_is_not_offered_a_leave_button(team):
+    page = team.client().get(reverse("members")).content.decode()
+    assert "Only owner" in page
+    assert reverse("member_leave") not in page
+    assert (
+        reverse("member_leave") in team.client(Role.EDITOR).get(reverse("members")).content.decode()
+    )

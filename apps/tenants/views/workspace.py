@@ -94,6 +94,7 @@ def members_view(request):
                 new_invitation_link, invite_form, status = link, InviteForm(), 201
     context = {
         "members": selectors.member_list(workspace=workspace),
+        "owner_count": selectors.owner_count(workspace=workspace),
         "invitations": selectors.invitation_list_pending(workspace=workspace),
         "invite_form": invite_form,
         "new_invitation_link": new_invitation_link,
