@@ -8,7 +8,7 @@ from config.api import api
 password_reset = [
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(
+        accounts.RateLimitedPasswordResetView.as_view(
             template_name="tenants/password_reset.html",
             email_template_name="tenants/email/password_reset.txt",
             subject_template_name="tenants/email/password_reset_subject.txt",

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.views import PasswordResetView
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -139,3 +140,15 @@ def invitation_accept_view(request, token: str):
             return HttpResponseNotAllowed(["GET"])
     context = {"invitation": invitation, "form": form, "has_account": has_account, "token": token}
     return render(request, "tenants/invitation_accept.html", context, status=status)
+
+
+class RateLimitedPasswordResetView(PasswordResetView):
+    """Django's reset flow, with a cap on how many reset mails one address can trigger."""
+
+    def form_valid(self, form):
+        if wait := ratelimit.hit(
+            "password-reset-ip", client_ip(self.request), limit=10, window=3600
+        ):
+            form.add_error(None, f"Too many reset requests. Try again in {wait // 60 + 1} min.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().form_valid(form)
