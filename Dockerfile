@@ -23,7 +23,8 @@ COPY . .
 # mounted on var/ cannot hide them; served by WhiteNoise).
 # The dummy SECRET_KEY and DATABASE_URL exist only for this step: with DATABASE_URL set,
 # settings do not start the embedded PostgreSQL, and collectstatic never connects.
-RUN SECRET_KEY=collectstatic-only-dummy-key-not-used-at-runtime DATABASE_URL=postgres://x@localhost/x \
+RUN SECRET_KEY=collectstatic-only-dummy-key-not-used-at-runtime \
+    ORRERY_MASTER_KEYS=MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA= DATABASE_URL=postgres://x@localhost/x \
         python manage.py collectstatic --noinput --verbosity 0
 
 # Code and static files stay root-owned and read-only to the app user; only var/ (and

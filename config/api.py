@@ -59,3 +59,4 @@ def on_http_error(request, exc: HttpError):
 
 api.add_router("", "apps.core.api.router")
 api.add_router("", "apps.tenants.api.router")
+api.add_router("", "apps.providers.api.router")

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_dramatiq",
     "apps.core",
     "apps.tenants",
+    "apps.providers",
 ]
 
 MIDDLEWARE = [
@@ -188,6 +189,14 @@ ORRERY_LOGIN_LIMIT_PER_ACCOUNT = env.int("ORRERY_LOGIN_LIMIT_PER_ACCOUNT", defau
 ORRERY_LOGIN_LIMIT_PER_IP = env.int("ORRERY_LOGIN_LIMIT_PER_IP", default=30)
 ORRERY_LOGIN_LIMIT_WINDOW = env.int("ORRERY_LOGIN_LIMIT_WINDOW", default=300)
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
+# Fernet keys, newest first, that encrypt each workspace's data key (which encrypts stored
+# provider keys and tool secrets). Embedded mode generates one into VAR_DIR/master_keys.
+ORRERY_MASTER_KEYS = env.list("ORRERY_MASTER_KEYS", default=[])
+if not ORRERY_MASTER_KEYS and not EMBEDDED:
+    raise ImproperlyConfigured(
+        "ORRERY_MASTER_KEYS must be set when DATABASE_URL is set (it encrypts stored API keys): "
+        'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+    )
 
 SECURE_COOKIES = env.bool("SECURE_COOKIES", default=not EMBEDDED)
 SESSION_COOKIE_HTTPONLY = True
@@ -217,6 +226,12 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Orrery <noreply@loca
 # unless listed here (or allowed wholesale, the embedded single-machine default).
 ORRERY_ALLOW_PRIVATE_NETWORKS = env.bool("ORRERY_ALLOW_PRIVATE_NETWORKS", default=EMBEDDED)
 ORRERY_OUTBOUND_ALLOWLIST = env.list("ORRERY_OUTBOUND_ALLOWLIST", default=[])
+
+# --- Model providers ---------------------------------------------------------
+# Operator-provided keys any workspace may use, as JSON {"openai": {"openai_api_key": "…"}},
+# counted against a monthly token quota per workspace (0: no limit).
+ORRERY_SYSTEM_CREDENTIALS = env.str("ORRERY_SYSTEM_CREDENTIALS", default="")
+ORRERY_HOSTED_QUOTA_TOKENS = env.int("ORRERY_HOSTED_QUOTA_TOKENS", default=0)
 
 # --- Internationalisation ----------------------------------------------------
 LANGUAGE_CODE = "en-us"

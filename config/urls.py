@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from apps.providers.gateway import gateway_api
 from apps.tenants.views import accounts, workspace
 from config.api import api
 
@@ -80,6 +81,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("v1/", gateway_api.urls),
 ]
 
 handler404 = "apps.core.views.not_found"

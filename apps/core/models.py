@@ -31,3 +31,16 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.worker
+
+
+class DataKey(TenantModel):
+    """A workspace's data key, wrapped (encrypted) by the master keys; see apps.core.crypto."""
+
+    workspace = models.OneToOneField(
+        "tenants.Workspace", on_delete=models.CASCADE, related_name="+"
+    )
+    wrapped_key = models.TextField()
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"data key of workspace {self.workspace_id}"

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.password_validation import validate_password
 
-from apps.tenants.models import Role, User
+from apps.tenants.models import ApiKeyScope, Role, User
 
 
 class SignupForm(forms.Form):
@@ -48,3 +48,9 @@ class InviteForm(forms.Form):
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, label="Key name")
+    scope = forms.ChoiceField(
+        choices=ApiKeyScope.choices, initial=ApiKeyScope.MANAGEMENT, label="Opens", required=False
+    )
+
+    def clean_scope(self) -> str:
+        return self.cleaned_data["scope"] or ApiKeyScope.MANAGEMENT

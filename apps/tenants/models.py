@@ -119,10 +119,19 @@ class Invitation(TenantModel):
         return self.accepted_at is None and self.expires_at > timezone.now()
 
 
+class ApiKeyScope(models.TextChoices):
+    MANAGEMENT = "management", "Management API"
+    GATEWAY = "gateway", "Model gateway"
+
+
 class ApiKey(TenantModel):
-    """A management API key: only its SHA-256 is stored; the key is shown once."""
+    """A workspace API key: only its SHA-256 is stored; the key is shown once. Its scope
+    says what it opens: the management API (/api/) or the model gateway (/v1/)."""
 
     name = models.CharField(max_length=100)
+    scope = models.CharField(
+        max_length=16, choices=ApiKeyScope.choices, default=ApiKeyScope.MANAGEMENT
+    )
     prefix = models.CharField(max_length=16)
     key_hash = models.CharField(max_length=64, unique=True)
     created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")

@@ -17,7 +17,15 @@ from django.utils import timezone
 from apps.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from apps.tenants import selectors
 from apps.tenants.keys import new_token, token_digest
-from apps.tenants.models import ApiKey, Invitation, Membership, Role, User, Workspace
+from apps.tenants.models import (
+    ApiKey,
+    ApiKeyScope,
+    Invitation,
+    Membership,
+    Role,
+    User,
+    Workspace,
+)
 from apps.tenants.permissions import can
 
 API_KEY_PREFIX = "orr-"
@@ -226,9 +234,13 @@ def invitation_revoke(*, actor: Membership, invitation_id) -> None:
 # --- Management API keys -----------------------------------------------------
 
 
-def api_key_create(*, actor: Membership, name: str) -> tuple[ApiKey, str]:
+def api_key_create(
+    *, actor: Membership, name: str, scope: str = ApiKeyScope.MANAGEMENT
+) -> tuple[ApiKey, str]:
     """Create a key; the raw key is returned once and never stored."""
     _require(actor, "api_keys.manage")
+    if scope not in ApiKeyScope.values:
+        raise DomainError("Unknown key scope.")
     name = name.strip()
     if not name:
         raise DomainError("Give the key a name so you can recognise it later.")
@@ -236,6 +248,7 @@ def api_key_create(*, actor: Membership, name: str) -> tuple[ApiKey, str]:
     key = ApiKey.objects.create(
         workspace=actor.workspace,
         name=name[:100],
+        scope=scope,
         prefix=raw[: len(API_KEY_PREFIX) + 6],
         key_hash=token_digest(raw),
         created_by=actor.user,
@@ -251,12 +264,12 @@ def api_key_revoke(*, actor: Membership, api_key_id) -> None:
         key.save(update_fields=["revoked_at"])
 
 
-def api_key_authenticate(*, raw: str) -> ApiKey | None:
+def api_key_authenticate(*, raw: str, scope: str = ApiKeyScope.MANAGEMENT) -> ApiKey | None:
     if not raw or not raw.startswith(API_KEY_PREFIX):
         return None
     key = (
         ApiKey.objects.select_related("workspace")
-        .filter(key_hash=token_digest(raw), revoked_at__isnull=True)
+        .filter(key_hash=token_digest(raw), scope=scope, revoked_at__isnull=True)
         .first()
     )
     if key is None:

@@ -13,6 +13,8 @@ from datetime import timedelta
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from apps.providers import services
+from apps.providers.models import CredentialSet
 from apps.tenants.keys import token_digest
 from apps.tenants.models import ApiKey, Invitation, Role
 from tests.conftest import Team
@@ -42,12 +44,39 @@ def _api_key(team: Team) -> str:
     return str(key.id)
 
 
+def _credential_set(team: Team) -> str:
+    existing = CredentialSet.objects.for_workspace(team.workspace).first()
+    if existing:
+        return str(existing.id)
+    created = services.credential_set_add(
+        actor=team.members[Role.OWNER],
+        provider="openai",
+        model_type="llm",
+        model="gpt-4o-mini",
+        name="victim set",
+        credentials={"openai_api_key": VICTIM_SECRET},
+        validate=False,
+    )
+    return str(created.id)
+
+
+# A secret stored in the victim workspace; no response to anyone else may contain it.
+VICTIM_SECRET = "sk-victim-0123456789abcdef"
+
 # Parameter name → an id of an object that lives in the given team's workspace.
 OBJECT_IN_WORKSPACE: dict[str, Callable[[Team], str]] = {
     "membership_id": lambda team: str(team.members[Role.EDITOR].id),
     "invitation_id": _invitation,
     "api_key_id": _api_key,
     "workspace_id": lambda team: str(team.workspace.id),
+    "credential_set_id": _credential_set,
+}
+
+# Parameters that name something public (a catalog provider, a model type), not an
+# object of a workspace: routes with only these answer for the caller's own workspace.
+PLAIN_VALUES: dict[str, str] = {
+    "provider": "openai",
+    "model_type": "llm",
 }
 
 # Routes addressed by a secret token rather than an object id; tested on their own.
@@ -73,7 +102,8 @@ def all_routes() -> Iterator[str]:
 
 
 def route_params(route: str) -> list[str]:
-    return [m.group("name") for m in _PARAM.finditer(route)]
+    """The route's parameters that address an object of a workspace."""
+    return [m.group("name") for m in _PARAM.finditer(route) if m.group("name") not in PLAIN_VALUES]
 
 
 def fill(route: str, team: Team) -> str:
@@ -81,6 +111,8 @@ def fill(route: str, team: Team) -> str:
 
     def replace(match: re.Match) -> str:
         name = match.group("name")
+        if name in PLAIN_VALUES:
+            return PLAIN_VALUES[name]
         if name not in OBJECT_IN_WORKSPACE:
             raise AssertionError(
                 f"Route {route!r} takes <{name}>: add a maker for it to "

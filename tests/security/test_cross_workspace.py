@@ -4,10 +4,12 @@ method, as the most privileged member of the other workspace, by session and by 
 import pytest
 from django.test import Client
 
-from apps.tenants.models import ApiKey, Invitation, Membership, Role
+from apps.providers import services
+from apps.providers.models import CredentialSet, ProviderConfig
+from apps.tenants.models import ApiKey, ApiKeyScope, Invitation, Membership, Role
 from apps.tenants.services import api_key_create
 from tests.conftest import client_for
-from tests.security.routes import fill, route_params, walked_routes
+from tests.security.routes import VICTIM_SECRET, fill, route_params, walked_routes
 
 METHODS = ["get", "post", "put", "patch", "delete"]
 pytestmark = pytest.mark.django_db
@@ -25,12 +27,26 @@ def _snapshot(team):
         "keys": sorted(
             ApiKey.objects.for_workspace(team.workspace).values_list("name", "revoked_at")
         ),
+        "providers": sorted(
+            ProviderConfig.objects.for_workspace(team.workspace).values_list(
+                "provider", "encrypted_credentials", "enabled"
+            )
+        ),
+        "credential_sets": sorted(
+            CredentialSet.objects.for_workspace(team.workspace).values_list("name", "enabled")
+        ),
     }
 
 
 def _visible_secrets(team) -> list[str]:
     """Strings that only someone inside the victim workspace could know."""
-    return [team.workspace.name, "blue-editor@example.com", "pending-guest@example.com"]
+    return [
+        team.workspace.name,
+        "blue-editor@example.com",
+        "pending-guest@example.com",
+        VICTIM_SECRET,
+        VICTIM_SECRET[:12],
+    ]
 
 
 def test_the_walk_covers_routes_with_object_ids():
@@ -41,7 +57,17 @@ def test_the_walk_covers_routes_with_object_ids():
 
 def test_another_workspace_cannot_reach_anything_by_id(team, other_team):
     attacker = other_team.owner
-    _, attacker_key = api_key_create(actor=other_team.members[Role.OWNER], name="attacker")
+    attacker_owner = other_team.members[Role.OWNER]
+    _, attacker_key = api_key_create(actor=attacker_owner, name="attacker")
+    _, attacker_gateway = api_key_create(
+        actor=attacker_owner, name="gateway", scope=ApiKeyScope.GATEWAY
+    )
+    services.provider_credentials_save(
+        actor=team.members[Role.OWNER],
+        provider="openai",
+        credentials={"openai_api_key": VICTIM_SECRET},
+        validate=False,
+    )
     paths = {route: fill(route, team) for route in walked_routes()}  # creates victim objects
     before = _snapshot(team)
     failures = []
@@ -51,6 +77,7 @@ def test_another_workspace_cannot_reach_anything_by_id(team, other_team):
             for how, client in (
                 ("session", client_for(attacker)),
                 ("api key", Client(headers={"Authorization": f"Bearer {attacker_key}"})),
+                ("gateway key", Client(headers={"Authorization": f"Bearer {attacker_gateway}"})),
             ):
                 response = getattr(client, method)(path)
                 body = response.content.decode(errors="replace")

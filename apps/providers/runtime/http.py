@@ -8,6 +8,8 @@ import weakref
 
 import httpx
 
+from apps.core.outbound import guarded_async_client
+
 TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=60.0, pool=30.0)
 LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 
@@ -17,9 +19,6 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient
 
 
 def provider_client() -> httpx.AsyncClient:
-    # Imported here so adapters can be unit-tested with a plain client before core loads.
-    from apps.core.outbound import guarded_async_client
-
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:

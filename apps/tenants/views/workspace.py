@@ -164,7 +164,9 @@ def api_keys_view(request):
         if form.is_valid():
             try:
                 _, new_key = services.api_key_create(
-                    actor=request.membership, name=form.cleaned_data["name"]
+                    actor=request.membership,
+                    name=form.cleaned_data["name"],
+                    scope=form.cleaned_data["scope"],
                 )
             except DomainError as exc:
                 form.add_error(None, exc.message)

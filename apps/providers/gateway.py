@@ -1,0 +1,315 @@
+"""The OpenAI-compatible gateway: /v1/chat/completions, /v1/embeddings, /v1/models over
+the workspace's own providers, with a gateway key. `model` is written provider/model.
+Errors come in OpenAI's shape so OpenAI clients raise their usual exceptions."""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+from django.http import JsonResponse, StreamingHttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+
+from apps.core.errors import DomainError
+from apps.providers import selectors
+from apps.providers.instance import ModelInstance, ModelRef
+from apps.providers.runtime import errors
+from apps.providers.runtime.types import (
+    Finish,
+    ImagePart,
+    LLMRequest,
+    Message,
+    TextDelta,
+    TextPart,
+    ToolCall,
+    ToolCallDelta,
+    ToolSpec,
+    UsageEvent,
+)
+from apps.tenants.auth import GatewayApiKey
+
+PASSTHROUGH = ("temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty", "seed")
+
+
+class GatewayError(DomainError):
+    code = "invalid_request_error"
+
+
+def openai_error(status: int, message: str, code: str, kind: str = "invalid_request_error"):
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return JsonResponse(body, status=status)
+
+
+gateway_api = NinjaAPI(
+    title="Orrery model gateway (OpenAI-compatible)",
+    version="1",
+    urls_namespace="gateway",
+    auth=GatewayApiKey(),
+    docs_url="/gateway-docs",
+    openapi_url="/gateway-openapi.json",
+)
+
+
+@gateway_api.exception_handler(errors.InvokeError)
+def on_invoke_error(request, exc: errors.InvokeError):
+    kind = "rate_limit_error" if isinstance(exc, errors.InvokeRateLimitError) else "api_error"
+    return openai_error(exc.status, str(exc), exc.code, kind)
+
+
+@gateway_api.exception_handler(DomainError)
+def on_domain_error(request, exc: DomainError):
+    return openai_error(exc.status, exc.message, exc.code)
+
+
+@gateway_api.exception_handler(AuthenticationError)
+def on_auth_error(request, exc):
+    return openai_error(401, "Invalid gateway API key.", "invalid_api_key")
+
+
+@gateway_api.exception_handler(ValidationError)
+def on_validation_error(request, exc: ValidationError):
+    return openai_error(400, str(exc.errors[:1]), "invalid_request")
+
+
+def _json_body(request) -> dict:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError as exc:
+        raise GatewayError("The request body is not valid JSON.") from exc
+    if not isinstance(body, dict):
+        raise GatewayError("The request body must be a JSON object.")
+    return body
+
+
+# --- /v1/models --------------------------------------------------------------------
+
+
+@gateway_api.get("/models")
+def models(request):
+    rows = selectors.usable_models(workspace=request.workspace)
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": f"{r.provider}/{r.model}",
+                "object": "model",
+                "created": 0,
+                "owned_by": r.provider,
+            }
+            for r in rows
+            if r.model_type in ("llm", "text-embedding")
+        ],
+    }
+
+
+# --- /v1/chat/completions ----------------------------------------------------------
+
+
+def _message(raw: dict) -> Message:
+    role = raw.get("role")
+    if role not in ("system", "user", "assistant", "tool", "developer"):
+        raise GatewayError(f"Unknown message role {role!r}.")
+    content = raw.get("content") or ""
+    if isinstance(content, list):
+        parts: list[TextPart | ImagePart] = []
+        for part in content:
+            if part.get("type") == "text":
+                parts.append(TextPart(part.get("text", "")))
+            elif part.get("type") == "image_url":
+                image = part.get("image_url") or {}
+                parts.append(
+                    ImagePart(url=image.get("url", ""), detail=image.get("detail", "auto"))
+                )
+            else:
+                raise GatewayError(f"Unsupported content part {part.get('type')!r}.")
+        content = parts
+    elif not isinstance(content, str):
+        raise GatewayError("Message content must be a string or a list of parts.")
+    calls = [
+        ToolCall(
+            id=c.get("id", ""),
+            name=c["function"]["name"],
+            arguments=c["function"].get("arguments", ""),
+        )
+        for c in raw.get("tool_calls") or []
+    ]
+    return Message(
+        role="system" if role == "developer" else role,
+        content=content,
+        tool_calls=calls,
+        tool_call_id=raw.get("tool_call_id"),
+        name=raw.get("name"),
+    )
+
+
+def _llm_request(body: dict, model: str) -> LLMRequest:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise GatewayError("messages must be a non-empty list.")
+    if body.get("n", 1) != 1:
+        raise GatewayError("Only n=1 is supported.")
+    params = {k: body[k] for k in PASSTHROUGH if body.get(k) is not None}
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    if max_tokens is not None:
+        params["max_tokens"] = max_tokens
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") in ("json_object", "json_schema"):
+        params["response_format"] = response_format["type"]
+        if response_format["type"] == "json_schema":
+            params["json_schema"] = response_format.get("json_schema") or {}
+    stop = body.get("stop") or []
+    tools = [
+        ToolSpec(
+            name=t["function"]["name"],
+            description=t["function"].get("description", ""),
+            parameters=t["function"].get("parameters") or {"type": "object", "properties": {}},
+        )
+        for t in body.get("tools") or []
+        if t.get("type") == "function"
+    ]
+    try:
+        return LLMRequest(
+            model=model,
+            messages=[_message(m) for m in messages],
+            parameters=params,
+            tools=tools,
+            stop=[stop] if isinstance(stop, str) else list(stop),
+            user=body.get("user"),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise GatewayError(f"Malformed request: {exc}") from exc
+
+
+@gateway_api.post("/chat/completions")
+async def chat_completions(request):
+    body = _json_body(request)
+    ref = ModelRef.parse(str(body.get("model", "")))
+    llm_request = _llm_request(body, ref.model)
+    instance = ModelInstance(
+        workspace=request.workspace, provider=ref.provider, model=ref.model, source="gateway"
+    )
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    model_name = f"{ref.provider}/{ref.model}"
+    if body.get("stream"):
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        stream = _sse(instance, llm_request, completion_id, model_name, include_usage)
+        response = StreamingHttpResponse(stream, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+    result = await instance.invoke_llm(llm_request)
+    message: dict = {"role": "assistant", "content": result.text or None}
+    if result.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in result.tool_calls
+        ]
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model_name,
+        "choices": [{"index": 0, "message": message, "finish_reason": result.finish_reason}],
+        "usage": _usage(result.usage),
+    }
+
+
+def _usage(usage) -> dict:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+async def _sse(
+    instance, llm_request, completion_id, model_name, include_usage
+) -> AsyncIterator[bytes]:
+    created = int(time.time())
+
+    def chunk(delta: dict | None, finish: str | None = None, usage=None) -> bytes:
+        data = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model_name,
+            "choices": []
+            if delta is None
+            else [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        if usage is not None:
+            data["usage"] = _usage(usage)
+        return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    usage = None
+    try:
+        async for event in instance.stream_llm(llm_request):
+            if isinstance(event, TextDelta):
+                yield chunk({"content": event.text})
+            elif isinstance(event, ToolCallDelta):
+                call: dict = {"index": event.index, "function": {"arguments": event.arguments}}
+                if event.id:
+                    call["id"], call["type"] = event.id, "function"
+                if event.name:
+                    call["function"]["name"] = event.name
+                yield chunk({"tool_calls": [call]})
+            elif isinstance(event, Finish):
+                yield chunk({}, finish=event.reason)
+            elif isinstance(event, UsageEvent):
+                usage = event.usage
+    except DomainError as exc:
+        error = {"message": str(exc), "type": "api_error", "param": None, "code": exc.code}
+        yield b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
+    else:
+        if include_usage and usage is not None:
+            yield chunk(None, usage=usage)
+    yield b"data: [DONE]\n\n"
+
+
+# --- /v1/embeddings ----------------------------------------------------------------
+
+
+@gateway_api.post("/embeddings")
+async def embeddings(request):
+    body = _json_body(request)
+    ref = ModelRef.parse(str(body.get("model", "")))
+    texts = body.get("input")
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise GatewayError("input must be a string or a non-empty list of strings.")
+    instance = ModelInstance(
+        workspace=request.workspace,
+        provider=ref.provider,
+        model=ref.model,
+        model_type="text-embedding",
+        source="gateway",
+    )
+    result = await instance.invoke_text_embedding(texts)
+    as_base64 = body.get("encoding_format") == "base64"
+    return {
+        "object": "list",
+        "model": f"{ref.provider}/{ref.model}",
+        "data": [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": _b64(vector) if as_base64 else vector,
+            }
+            for i, vector in enumerate(result.vectors)
+        ],
+        "usage": {
+            "prompt_tokens": result.usage.input_tokens,
+            "total_tokens": result.usage.input_tokens,
+        },
+    }
+
+
+def _b64(vector: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()

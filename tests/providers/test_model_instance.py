@@ -1,0 +1,156 @@
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from apps.providers import services
+from apps.providers.instance import ModelInstance, ModelRef
+from apps.providers.models import UsageRecord
+from apps.providers.runtime import errors
+from apps.providers.runtime.types import LLMRequest, Message, TextDelta
+from apps.tenants.models import Role
+from tests.fakes.openai import FakeOpenAI, openai_error
+from tests.providers.conftest import FAKE_KEY
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ask(text: str = "hello there", **params) -> LLMRequest:
+    return LLMRequest(model="", messages=[Message("user", text)], parameters=params)
+
+
+def instance(team, model="gpt-4o-mini", **kwargs) -> ModelInstance:
+    return ModelInstance(workspace=team.workspace, provider="openai", model=model, **kwargs)
+
+
+def stream(inst: ModelInstance, request: LLMRequest):
+    async def run():
+        return [event async for event in inst.stream_llm(request)]
+
+    return async_to_sync(run)()
+
+
+def test_a_blocking_call_answers_and_is_priced_from_the_catalog(openai_ready):
+    result = instance(openai_ready).invoke_llm_sync(ask("hello there"))
+    assert result.text == "You said: hello there"
+    record = UsageRecord.objects.get(source="api")
+    assert record.model == "gpt-4o-mini" and record.status == "success"
+    assert record.input_tokens == result.usage.input_tokens > 0
+    assert record.output_tokens == result.usage.output_tokens > 0
+    # gpt-4o-mini: $0.15 in / $0.60 out per million tokens
+    expected = (
+        Decimal(record.input_tokens) * Decimal("0.15") + record.output_tokens * Decimal("0.6")
+    ) / 1_000_000
+    assert record.price == expected.quantize(Decimal("0.0000001"))
+
+
+def test_a_stream_arrives_in_pieces_with_usage_and_time_to_first_token(openai_ready):
+    events = stream(instance(openai_ready, user_id=openai_ready.owner.pk), ask("stream me"))
+    deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) > 1 and "".join(deltas) == "You said: stream me"
+    record = UsageRecord.objects.get()
+    assert record.ttft_ms is not None and record.latency_ms >= record.ttft_ms
+    assert record.user_id == openai_ready.owner.pk and record.output_tokens > 0
+
+
+def test_a_provider_that_sends_no_usage_is_counted_by_estimate(openai_ready, fake_openai):
+    fake_openai.stream_usage = False
+    stream(instance(openai_ready), ask("count this please"))
+    record = UsageRecord.objects.get()
+    assert record.input_tokens > 0 and record.output_tokens > 0
+
+
+def test_a_stream_cut_mid_way_is_an_error_after_the_text_that_arrived(openai_ready, fake_openai):
+    fake_openai.drop_after = 3
+    received = []
+
+    async def run():
+        async for event in instance(openai_ready).stream_llm(ask("a longer question here")):
+            received.append(event)
+
+    with pytest.raises(errors.InvokeConnectionError):
+        async_to_sync(run)()
+    assert any(isinstance(e, TextDelta) for e in received)
+    assert UsageRecord.objects.get().status == "provider_connection_error"
+
+
+def test_bad_parameters_are_not_retried_elsewhere(openai_ready, fake_openai):
+    fake_openai.queue(openai_error(400, "max_tokens is too large"))
+    with pytest.raises(errors.InvokeBadRequestError) as refused:
+        instance(openai_ready).invoke_llm_sync(ask())
+    assert "max_tokens is too large" in str(refused.value)
+    assert UsageRecord.objects.get().status == "provider_bad_request"
+
+
+def test_a_fallback_model_answers_when_the_first_is_down(openai_ready, fake_openai):
+    fake_openai.queue(openai_error(503, "The engine is currently overloaded"))
+    inst = instance(openai_ready, fallbacks=[ModelRef("openai", "gpt-4o")])
+    result = inst.invoke_llm_sync(ask("anyone there"))
+    assert result.text == "You said: anyone there"
+    statuses = list(UsageRecord.objects.order_by("created_at").values_list("model", "status"))
+    assert statuses == [("gpt-4o-mini", "provider_unavailable"), ("gpt-4o", "success")]
+
+
+def test_embeddings_are_batched_and_keep_their_order(openai_ready, fake_openai):
+    texts = [f"passage number {i}" for i in range(5)]
+    inst = instance(openai_ready, model="text-embedding-3-small", model_type="text-embedding")
+    result = async_to_sync(inst.invoke_text_embedding)(texts)
+    single = async_to_sync(inst.invoke_text_embedding)([texts[3]])
+    assert len(result.vectors) == 5
+    assert result.vectors[3] == single.vectors[0]
+
+
+def test_an_unconfigured_provider_says_how_to_set_it_up(team):
+    inst = ModelInstance(
+        workspace=team.workspace, provider="anthropic", model="claude-sonnet-4-5-20250929"
+    )
+    with pytest.raises(Exception, match="Settings → Model providers"):
+        inst.invoke_llm_sync(ask())
+
+
+# --- Load balancing ------------------------------------------------------------------
+
+
+def _two_sets(team, first_url: str, second_url: str, second_key: str = FAKE_KEY):
+    owner = team.members[Role.OWNER]
+    for name, url, key in (("first", first_url, FAKE_KEY), ("second", second_url, second_key)):
+        services.credential_set_add(
+            actor=owner,
+            provider="openai",
+            model_type="llm",
+            model="gpt-4o-mini",
+            name=name,
+            credentials={"openai_api_key": key, "openai_api_base": url},
+            validate=key == FAKE_KEY,
+        )
+
+
+def test_round_robin_spreads_calls_over_credential_sets(openai_ready, fake_openai):
+    with FakeOpenAI(api_key=FAKE_KEY) as second:
+        _two_sets(openai_ready, fake_openai.url, second.url)
+        before = len(fake_openai.requests), len(second.requests)
+        for _ in range(6):
+            instance(openai_ready).invoke_llm_sync(ask())
+        served = len(fake_openai.requests) - before[0], len(second.requests) - before[1]
+    assert served == (3, 3)
+
+
+def test_a_rate_limited_set_cools_down_and_calls_move_on(openai_ready, fake_openai):
+    with FakeOpenAI(api_key=FAKE_KEY) as second:
+        _two_sets(openai_ready, fake_openai.url, second.url)
+        fake_openai.queue(openai_error(429, "Rate limit reached"))
+        results = [instance(openai_ready).invoke_llm_sync(ask(f"q{i}")).text for i in range(4)]
+    assert results == [f"You said: q{i}" for i in range(4)]
+    served = list(UsageRecord.objects.order_by("created_at").values_list("credential", "status"))
+    limited = served.index(("first", "provider_rate_limited"))
+    # once limited, the first set cools down: every later call goes to the second one
+    assert all(entry == ("second", "success") for entry in served[limited + 1 :])
+    assert len([s for s in served if s[1] == "success"]) == 4
+
+
+def test_a_set_with_a_revoked_key_is_skipped(openai_ready, fake_openai):
+    _two_sets(openai_ready, fake_openai.url, fake_openai.url, second_key="sk-revoked")
+    for _ in range(4):
+        assert instance(openai_ready).invoke_llm_sync(ask()).text
+    failures = UsageRecord.objects.filter(status="provider_auth_failed")
+    assert list(failures.values_list("credential", flat=True)) == ["second"]  # then cooled
