@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from apps.providers.gateway import gateway_api
 from apps.tenants.views import accounts, workspace
@@ -79,6 +79,7 @@ urlpatterns = [
         workspace.workspace_switch_view,
         name="workspace_switch",
     ),
+    path("", include("apps.providers.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("v1/", gateway_api.urls),
