@@ -10,8 +10,13 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set up first
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import path  # noqa: E402
 
-websocket_urlpatterns: list = []  # the chat issue adds the streaming consumers
+from apps.providers.consumers import PlaygroundConsumer  # noqa: E402
+
+websocket_urlpatterns = [
+    path("ws/playground/", PlaygroundConsumer.as_asgi()),
+]
 
 application = ProtocolTypeRouter(
     {

@@ -77,7 +77,9 @@ def _clean_value(field: CredentialField, raw) -> str | bool:
     label = field.label.text
     if field.type == "switch":
         return raw if isinstance(raw, bool) else str(raw).lower() in _TRUE
-    value = str(raw).strip() if raw is not None else ""
+    value = str(raw) if raw is not None else ""
+    if value.strip():  # whitespace-only values (a "\n\n" delimiter) are meant as they are
+        value = value.strip()
     if field.required and not value:
         raise CredentialsInvalid(f"{label} is required.", field=field.variable)
     if value == HIDDEN:

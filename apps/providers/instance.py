@@ -95,17 +95,23 @@ class ModelInstance:
     # --- attempts ------------------------------------------------------------------
     async def _attempts(self) -> AsyncIterator[tuple[ModelTarget, CredentialChoice]]:
         for ref in self.chain:
-            target = await sync_to_async(resolve)(
+            target = await _in_thread(resolve)(
                 workspace=self.workspace_id,
                 provider=ref.provider,
                 model_type=self.model_type,
                 model=ref.model,
             )
-            for choice in await sync_to_async(balancing.attempt_order)(target):
+            if len(target.choices) > 1:
+                order = await _in_thread(balancing.attempt_order)(target)
+            else:
+                order = list(target.choices)
+            for choice in order:
+                if choice.hosted:
+                    await _in_thread(check_hosted_quota)(target, choice)
                 yield target, choice
 
     async def _record(self, target, choice, usage, started, ttft=None, status="success"):
-        await sync_to_async(usage_record)(
+        await _in_thread(usage_record)(
             target=target,
             choice=choice,
             usage=usage,
@@ -119,7 +125,6 @@ class ModelInstance:
         """Run a non-streaming call on the first credential set and model that works."""
         last_error: errors.InvokeError | None = None
         async for target, choice in self._attempts():
-            await sync_to_async(check_hosted_quota)(target, choice)
             started = time.perf_counter()
             try:
                 with balancing.in_flight(target, choice):
@@ -128,7 +133,7 @@ class ModelInstance:
                     )
             except errors.InvokeError as exc:
                 await self._record(target, choice, Usage(), started, status=exc.code)
-                await sync_to_async(balancing.cool_down)(target, choice, exc)
+                await _in_thread(balancing.cool_down)(target, choice, exc)
                 if not _next_worth_trying(exc):
                     raise
                 last_error = exc
@@ -152,7 +157,6 @@ class ModelInstance:
         has already shown it to someone."""
         last_error: errors.InvokeError | None = None
         async for target, choice in self._attempts():
-            await sync_to_async(check_hosted_quota)(target, choice)
             started, ttft, usage, text = time.perf_counter(), None, None, []
             status = "cancelled"  # until the stream ends one way or the other
             try:
@@ -173,7 +177,7 @@ class ModelInstance:
                 status = "success"
             except errors.InvokeError as exc:
                 status = exc.code
-                await sync_to_async(balancing.cool_down)(target, choice, exc)
+                await _in_thread(balancing.cool_down)(target, choice, exc)
                 if ttft is not None or not _next_worth_trying(exc):
                     raise
                 last_error = exc
@@ -194,7 +198,7 @@ class ModelInstance:
     async def invoke_text_embedding(
         self, texts: list[str], *, input_type: str = "document"
     ) -> EmbeddingResult:
-        limit = await sync_to_async(self._embedding_batch_limit)()
+        limit = await _in_thread(self._embedding_batch_limit)()
 
         async def call(adapter: Adapter, model: str) -> EmbeddingResult:
             size = min(adapter.max_embedding_batch, limit or adapter.max_embedding_batch)
@@ -259,6 +263,12 @@ class ModelInstance:
 
     def invoke_text_embedding_sync(self, texts: list[str], **kwargs) -> EmbeddingResult:
         return async_to_sync(self.invoke_text_embedding)(texts, **kwargs)
+
+
+def _in_thread(fn):
+    """Database and cache work off the event loop, in a pool thread of its own: the
+    default (thread-sensitive) mode would queue every stream behind one shared thread."""
+    return sync_to_async(fn, thread_sensitive=False)
 
 
 def _estimate(request: LLMRequest, output: str) -> Usage:

@@ -200,9 +200,11 @@ def credential_set_add(
     _require_admin(actor)
     spec = _spec(provider)
     model_type = _model_type(spec, model_type)
-    name = name.strip()
-    if not name:
-        raise DomainError("Name the credential set.")
+    name, model = name.strip(), model.strip()
+    if not name or len(name) > 100:
+        raise DomainError("Name the credential set (100 characters at most).")
+    if not model or len(model) > 255:
+        raise DomainError("Give the model's name as the provider knows it.")
     schema = spec.model_credential_schema or spec.provider_credential_schema
     cleaned = clean_credentials(schema.credential_form_schemas, credentials) if credentials else {}
     if cleaned and validate:
@@ -217,7 +219,7 @@ def credential_set_add(
         created = CredentialSet.objects.create(
             workspace=workspace,
             model_config=config,
-            name=name[:100],
+            name=name,
             encrypted_credentials=encrypt_json(workspace, cleaned) if cleaned else "",
         )
         if config.load_balancing == LoadBalancing.OFF:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 from asgiref.sync import async_to_sync
 
+from apps.core.crypto import mask_secret
 from apps.providers.credentials import CredentialsInvalid
 from apps.providers.instance import build_adapter
 from apps.providers.models import LoadBalancing
@@ -24,8 +26,19 @@ def validate_credentials(
     try:
         async_to_sync(_probe)(spec, credentials, model_type, model)
     except errors.InvokeError as exc:
-        reason = exc.provider_message or exc.message
+        reason = _without_secrets(exc.provider_message or exc.message, spec, credentials)
         raise CredentialsInvalid(f"{spec.label.text} refused these credentials: {reason}") from exc
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise CredentialsInvalid(f"The server address is not a valid http(s) URL: {exc}") from exc
+
+
+def _without_secrets(message: str, spec: ProviderSpec, credentials: dict) -> str:
+    """Some errors quote the request (a header with the key in it): never echo a secret."""
+    for name in spec.secret_fields() | spec.secret_fields(for_model=True):
+        secret = str(credentials.get(name) or "")
+        if len(secret) >= 4:
+            message = message.replace(secret, mask_secret(secret))
+    return message
 
 
 async def _probe(spec: ProviderSpec, credentials: dict, model_type: str | None, model: str):

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -262,6 +263,33 @@ def api_key_revoke(*, actor: Membership, api_key_id) -> None:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+    cache.delete(_key_cache_name(key.key_hash))
+
+
+def _key_cache_name(key_hash: str) -> str:
+    return f"apikey:{key_hash}"
+
+
+def api_key_from_cache(*, raw: str, scope: str) -> ApiKey | None:
+    """The key if a recent lookup cached it; never touches the database."""
+    if not raw or not raw.startswith(API_KEY_PREFIX):
+        return None
+    hit = cache.get(_key_cache_name(token_digest(raw)))
+    if hit is None or hit[1] != scope:
+        return None
+    key_id, key_scope, workspace_id, workspace_name, created_by_id = hit
+    workspace = Workspace(id=workspace_id, name=workspace_name)
+    return ApiKey(id=key_id, scope=key_scope, workspace=workspace, created_by_id=created_by_id)
+
+
+def api_key_authenticate_cached(*, raw: str, scope: str) -> ApiKey | None:
+    """api_key_authenticate that leaves the answer in the cache for hot paths (the
+    gateway) for API_KEY_TOUCH_SECONDS; revoking a key deletes the entry at once."""
+    key = api_key_authenticate(raw=raw, scope=scope)
+    if key is not None:
+        entry = (key.pk, key.scope, key.workspace_id, key.workspace.name, key.created_by_id)
+        cache.set(_key_cache_name(key.key_hash), entry, timeout=API_KEY_TOUCH_SECONDS)
+    return key
 
 
 def api_key_authenticate(*, raw: str, scope: str = ApiKeyScope.MANAGEMENT) -> ApiKey | None:

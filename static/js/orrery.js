@@ -7,3 +7,74 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 }, true);
+
+// Credential forms generated from a provider's schema: an element with
+// data-show-on='[{"variable": "mode", "value": "chat"}]' is shown only while every control
+// marked data-variable="mode" in the same form holds that value. Hidden inputs are also
+// disabled, so they are not sent (the server drops them as well).
+function showOnValue(form, variable) {
+  for (const control of form.querySelectorAll("[data-variable]")) {
+    if (control.dataset.variable !== variable || control.disabled) continue;
+    if (control.type === "checkbox") return control.checked ? "true" : "false";
+    if (control.type === "radio") {
+      if (control.checked) return control.value;
+      continue;
+    }
+    return control.value;
+  }
+  return "";
+}
+
+function applyShowOn(form) {
+  // Twice, so a field that depends on a field that was just hidden follows it.
+  for (let pass = 0; pass < 2; pass++) {
+    for (const element of form.querySelectorAll("[data-show-on]")) {
+      let conditions = [];
+      try {
+        conditions = JSON.parse(element.dataset.showOn);
+      } catch (error) {
+        continue;
+      }
+      const shown = conditions.every((c) => showOnValue(form, c.variable) === c.value);
+      element.hidden = !shown;
+      if (element.tagName === "OPTION") {
+        element.disabled = !shown;
+        const select = element.closest("select");
+        if (!shown && element.selected && select) {
+          const first = [...select.options].find((option) => !option.disabled);
+          if (first) first.selected = true;
+        }
+      } else {
+        for (const input of element.querySelectorAll("input, select, textarea")) {
+          input.disabled = !shown;
+        }
+      }
+    }
+  }
+}
+
+function applyShowOnEverywhere() {
+  const forms = new Set();
+  for (const element of document.querySelectorAll("[data-show-on]")) {
+    const form = element.closest("form");
+    if (form) forms.add(form);
+  }
+  forms.forEach(applyShowOn);
+}
+
+document.addEventListener("change", (event) => {
+  const form = event.target.form;
+  if (form && event.target.dataset && event.target.dataset.variable) applyShowOn(form);
+});
+document.addEventListener("DOMContentLoaded", applyShowOnEverywhere);
+document.addEventListener("htmx:afterSettle", applyShowOnEverywhere);
+
+// ==== Playground ====
+// <textarea data-submit-on-ctrl-enter>: Ctrl+Enter (⌘+Enter on a Mac) sends its form.
+document.addEventListener("keydown", (event) => {
+  const field = event.target;
+  if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+  if (!field.dataset || !("submitOnCtrlEnter" in field.dataset) || !field.form) return;
+  event.preventDefault();
+  field.form.requestSubmit();
+});

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -101,6 +102,12 @@ class FakeProvider:
 
             def log_message(self, *args):  # keep test output clean
                 pass
+
+            def setup(self):
+                super().setup()
+                # Real providers flush each SSE frame at once; without this, Nagle's
+                # algorithm holds small frames back ~40 ms behind the client's delayed ACK.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _handle(self):
                 split = urlsplit(self.path)

@@ -32,16 +32,44 @@ class Command(BaseCommand):
             args.append("--proxy-headers")
         return [*args, "config.asgi:application"]
 
+    @staticmethod
+    def _send_small_writes_at_once() -> None:
+        """Streamed tokens are small writes; with Nagle's algorithm on, each waits for the
+        client's delayed ACK (up to 40 ms). Daphne has no option for TCP_NODELAY, so every
+        HTTP connection gets it as it is made."""
+        from daphne.http_protocol import HTTPFactory
+
+        build = HTTPFactory.buildProtocol
+
+        def build_nodelay(factory, addr):
+            protocol = build(factory, addr)
+            if protocol is not None:
+                made = protocol.connectionMade
+
+                def connection_made():
+                    made()
+                    protocol.transport.setTcpNoDelay(True)
+
+                protocol.connectionMade = connection_made
+            return protocol
+
+        HTTPFactory.buildProtocol = build_nodelay
+
     def handle(self, *args, host: str, port: int, no_migrate: bool, no_worker: bool, **opts):
         # Imported here: daphne installs the Twisted reactor on import.
         from daphne.cli import CommandLineInterface
 
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=1)
+        # Load the provider catalog now rather than in the first model call.
+        from apps.providers import catalog  # a feature app; core only warms it
+
+        catalog.providers()
         worker = None if no_worker else start_embedded_worker()
         self.stdout.write(
             self.style.SUCCESS(f"Orrery is serving on http://{host}:{port}/  (Ctrl-C stops it)")
         )
+        self._send_small_writes_at_once()
         try:
             CommandLineInterface().run(self._daphne_args(host, port))
         finally:

@@ -1,0 +1,184 @@
+"""Benchmark: streaming chat completions through the gateway versus straight from the
+same upstream, at 1 and at 64 concurrent streams.
+
+The upstream is the fake OpenAI server from tests/fakes (this is a development tool, run
+from a checkout), in its own process so it does not share a GIL with the load generator.
+The gateway is the real server (`manage.py serve`) on the embedded database, in a bench
+workspace whose OpenAI credentials point at the fake."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.providers import services
+from apps.tenants.models import ApiKeyScope, Membership, Role, User
+from apps.tenants.services import api_key_create, user_create
+
+FAKE_KEY = "sk-bench-key"
+PROMPT = " ".join(f"word{i}" for i in range(60))  # the fake echoes it: ~62 deltas
+
+
+# Runs the fake in its own interpreter (it needs no Django): prints its URL, then serves.
+FAKE_SCRIPT = f"""
+import time
+from tests.fakes.openai import FakeOpenAI
+fake = FakeOpenAI(api_key={FAKE_KEY!r}).start()
+print(fake.url, flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def _ms(values: list[float], q: float) -> str:
+    return f"{_pct(values, q) * 1000:7.2f} ms"
+
+
+async def _one_stream(client: httpx.AsyncClient, url: str, key: str, model: str):
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    started = time.perf_counter()
+    ttft, deltas = None, 0
+    async with client.stream(
+        "POST", url, json=body, headers={"Authorization": f"Bearer {key}"}
+    ) as response:
+        if response.status_code != 200:
+            raise CommandError(f"{url}: {response.status_code} {await response.aread()}")
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("choices") and chunk["choices"][0]["delta"].get("content"):
+                deltas += 1
+                if ttft is None:
+                    ttft = time.perf_counter() - started
+    return ttft, time.perf_counter() - started, deltas
+
+
+async def _run(url: str, key: str, model: str, concurrency: int, rounds: int):
+    limits = httpx.Limits(max_connections=concurrency + 8, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        await _one_stream(client, url, key, model)  # warm up connections and caches
+        results = []
+        started = time.perf_counter()
+        for _ in range(rounds):
+            results += await asyncio.gather(
+                *(_one_stream(client, url, key, model) for _ in range(concurrency))
+            )
+        wall = time.perf_counter() - started
+    ttfts = [r[0] for r in results]
+    totals = [r[1] for r in results]
+    return ttfts, totals, sum(r[2] for r in results) / wall
+
+
+class Command(BaseCommand):
+    help = "Gateway vs direct streaming: time to first token and total, p50/p99, overhead."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--single", type=int, default=200, help="sequential streams")
+        parser.add_argument("--rounds", type=int, default=5, help="rounds of 64 streams")
+        parser.add_argument("--concurrency", type=int, default=64)
+
+    def handle(self, *args, single: int, rounds: int, concurrency: int, **opts):
+        call_command("migrate", verbosity=0)
+        fake = subprocess.Popen(  # noqa: S603 - our own fake
+            [sys.executable, "-c", FAKE_SCRIPT],
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        server = None
+        try:
+            fake_url = fake.stdout.readline().strip()
+            key = self._bench_workspace(fake_url)
+            port = _free_port()
+            server = subprocess.Popen(  # noqa: S603 - our own manage.py
+                [sys.executable, "manage.py", "serve", "--no-worker", "--port", str(port)],
+                cwd=settings.BASE_DIR,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "LOG_LEVEL": "WARNING"},
+            )
+            gateway = f"http://127.0.0.1:{port}"
+            self._wait(f"{gateway}/api/health")
+            direct_url = f"{fake_url}/v1/chat/completions"
+            gateway_url = f"{gateway}/v1/chat/completions"
+            for label, n, r in (
+                ("1 stream", 1, single),
+                (f"{concurrency} streams", concurrency, rounds),
+            ):
+                direct = asyncio.run(_run(direct_url, FAKE_KEY, "gpt-4o-mini", n, r))
+                relayed = asyncio.run(_run(gateway_url, key, "openai/gpt-4o-mini", n, r))
+                self._report(label, direct, relayed)
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
+            fake.terminate()
+            fake.wait(timeout=10)
+
+    def _report(self, label, direct, relayed):
+        out = self.stdout.write
+        out(f"\n== {label} ==")
+        for name, (ttfts, totals, rate) in (("direct ", direct), ("gateway", relayed)):
+            ttft = f"TTFT p50 {_ms(ttfts, 0.5)} p99 {_ms(ttfts, 0.99)}"
+            total = f"total p50 {_ms(totals, 0.5)} p99 {_ms(totals, 0.99)}"
+            out(f"{name}  {ttft}   {total}   {rate:8.0f} tokens/s")
+        for q in (0.5, 0.99):
+            added = (_pct(relayed[0], q) - _pct(direct[0], q)) * 1000
+            ratio = _pct(relayed[0], q) / _pct(direct[0], q)
+            out(f"added time to first token p{int(q * 100)}: {added:6.2f} ms ({ratio:.2f}x)")
+        added_total = (_pct(relayed[1], 0.5) - _pct(direct[1], 0.5)) * 1000
+        out(f"added total time p50: {added_total:6.2f} ms")
+
+    def _bench_workspace(self, fake_url: str) -> str:
+        user = User.objects.filter(email="bench@orrery.local").first() or user_create(
+            email="bench@orrery.local",
+            password=secrets.token_urlsafe(16),  # nobody signs in as the bench user
+            name="Bench",
+        )
+        owner = Membership.objects.filter(user=user, role=Role.OWNER).first()
+        services.provider_credentials_save(
+            actor=owner,
+            provider="openai",
+            credentials={"openai_api_key": FAKE_KEY, "openai_api_base": fake_url},
+        )
+        _, key = api_key_create(actor=owner, name="bench", scope=ApiKeyScope.GATEWAY)
+        return key
+
+    @staticmethod
+    def _wait(url: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(url, timeout=2)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise CommandError(f"{url} did not answer within {timeout:.0f} s")
