@@ -4,12 +4,15 @@ any output, and records usage for every attempt."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 
+from apps.core.offload import offload
 from apps.providers import balancing
 from apps.providers.resolution import CredentialChoice, ModelTarget, resolve
 from apps.providers.runtime import errors
@@ -95,23 +98,23 @@ class ModelInstance:
     # --- attempts ------------------------------------------------------------------
     async def _attempts(self) -> AsyncIterator[tuple[ModelTarget, CredentialChoice]]:
         for ref in self.chain:
-            target = await _in_thread(resolve)(
+            target = await offload(resolve)(
                 workspace=self.workspace_id,
                 provider=ref.provider,
                 model_type=self.model_type,
                 model=ref.model,
             )
             if len(target.choices) > 1:
-                order = await _in_thread(balancing.attempt_order)(target)
+                order = await offload(balancing.attempt_order)(target)
             else:
                 order = list(target.choices)
             for choice in order:
                 if choice.hosted:
-                    await _in_thread(check_hosted_quota)(target, choice)
+                    await offload(check_hosted_quota)(target, choice)
                 yield target, choice
 
     async def _record(self, target, choice, usage, started, ttft=None, status="success"):
-        await _in_thread(usage_record)(
+        await offload(usage_record)(
             target=target,
             choice=choice,
             usage=usage,
@@ -128,12 +131,11 @@ class ModelInstance:
             started = time.perf_counter()
             try:
                 with balancing.in_flight(target, choice):
-                    result = await call(
-                        build_adapter(target, choice), upstream_model(target, choice)
-                    )
+                    adapter = build_adapter(target, choice)
+                    result = await _with_one_retry(call, adapter, upstream_model(target, choice))
             except errors.InvokeError as exc:
                 await self._record(target, choice, Usage(), started, status=exc.code)
-                await _in_thread(balancing.cool_down)(target, choice, exc)
+                await offload(balancing.cool_down)(target, choice, exc)
                 if not _next_worth_trying(exc):
                     raise
                 last_error = exc
@@ -177,7 +179,7 @@ class ModelInstance:
                 status = "success"
             except errors.InvokeError as exc:
                 status = exc.code
-                await _in_thread(balancing.cool_down)(target, choice, exc)
+                await offload(balancing.cool_down)(target, choice, exc)
                 if ttft is not None or not _next_worth_trying(exc):
                     raise
                 last_error = exc
@@ -198,7 +200,7 @@ class ModelInstance:
     async def invoke_text_embedding(
         self, texts: list[str], *, input_type: str = "document"
     ) -> EmbeddingResult:
-        limit = await _in_thread(self._embedding_batch_limit)()
+        limit = await offload(self._embedding_batch_limit)()
 
         async def call(adapter: Adapter, model: str) -> EmbeddingResult:
             size = min(adapter.max_embedding_batch, limit or adapter.max_embedding_batch)
@@ -265,10 +267,19 @@ class ModelInstance:
         return async_to_sync(self.invoke_text_embedding)(texts, **kwargs)
 
 
-def _in_thread(fn):
-    """Database and cache work off the event loop, in a pool thread of its own: the
-    default (thread-sensitive) mode would queue every stream behind one shared thread."""
-    return sync_to_async(fn, thread_sensitive=False)
+TRANSIENT = (errors.InvokeConnectionError, errors.InvokeServerUnavailableError)
+RETRY_BACKOFF = 0.25  # seconds, doubled with jitter
+
+
+async def _with_one_retry(call: Callable[[Adapter, str], Awaitable], adapter: Adapter, model: str):
+    """A blocking call that hit a network blip or a 5xx is tried once more on the same
+    credentials after a short pause: nothing has reached the caller yet, so it is safe.
+    Rate limits are not retried here; the caller moves on to other credentials."""
+    try:
+        return await call(adapter, model)
+    except TRANSIENT:
+        await asyncio.sleep(RETRY_BACKOFF * (1 + random.random()))  # noqa: S311 - jitter
+        return await call(adapter, model)
 
 
 def _estimate(request: LLMRequest, output: str) -> Usage:

@@ -1,6 +1,6 @@
-from asgiref.sync import sync_to_async
 from ninja.security import HttpBearer
 
+from apps.core.offload import offload
 from apps.tenants.models import ApiKeyScope, Membership, Role
 from apps.tenants.services import (
     api_key_authenticate,
@@ -30,8 +30,7 @@ class GatewayApiKey(WorkspaceApiKey):
     async def authenticate(self, request, token: str):
         key = api_key_from_cache(raw=token, scope=self.scope)
         if key is None:
-            lookup = sync_to_async(api_key_authenticate_cached, thread_sensitive=False)
-            key = await lookup(raw=token, scope=self.scope)
+            key = await offload(api_key_authenticate_cached)(raw=token, scope=self.scope)
         return _attach(request, key)
 
 

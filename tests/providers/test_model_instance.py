@@ -82,8 +82,15 @@ def test_bad_parameters_are_not_retried_elsewhere(openai_ready, fake_openai):
     assert UsageRecord.objects.get().status == "provider_bad_request"
 
 
-def test_a_fallback_model_answers_when_the_first_is_down(openai_ready, fake_openai):
+def test_a_blocking_call_survives_one_server_error(openai_ready, fake_openai):
     fake_openai.queue(openai_error(503, "The engine is currently overloaded"))
+    assert instance(openai_ready).invoke_llm_sync(ask("again")).text == "You said: again"
+    assert UsageRecord.objects.get().status == "success"
+
+
+def test_a_fallback_model_answers_when_the_first_is_down(openai_ready, fake_openai):
+    overloaded = openai_error(503, "The engine is currently overloaded")
+    fake_openai.queue(overloaded, overloaded)  # the first model fails, and its one retry
     inst = instance(openai_ready, fallbacks=[ModelRef("openai", "gpt-4o")])
     result = inst.invoke_llm_sync(ask("anyone there"))
     assert result.text == "You said: anyone there"
