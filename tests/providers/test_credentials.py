@@ -1,7 +1,7 @@
 import pytest
 from django.db import connection
 
-from apps.core.errors import PermissionDenied
+from apps.core.errors import DomainError, PermissionDenied
 from apps.providers import selectors, services
 from apps.providers.credentials import CredentialsInvalid
 from apps.providers.models import ProviderConfig
@@ -94,3 +94,17 @@ def test_the_provider_error_body_is_kept_when_validation_fails(team, fake_openai
             credentials={"openai_api_key": FAKE_KEY, "openai_api_base": fake_openai.url},
         )
     assert "exceeded your current quota" in refused.value.message
+
+
+def test_a_private_address_is_refused_when_the_operator_forbids_it(team, fake_openai, settings):
+    settings.ORRERY_ALLOW_PRIVATE_NETWORKS = False
+    with pytest.raises(DomainError) as refused:
+        services.provider_credentials_save(
+            actor=team.members[Role.OWNER],
+            provider="openai",
+            credentials={"openai_api_key": FAKE_KEY, "openai_api_base": fake_openai.url},
+        )
+    assert "127.0.0.1" in refused.value.message
+    assert "ORRERY_ALLOW_PRIVATE_NETWORKS" in refused.value.message
+    assert fake_openai.requests == []
+    assert not ProviderConfig.objects.exists()
