@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 
-import httpx
 import pytest
 
 from apps.providers.runtime import errors
 from apps.providers.runtime.adapters.anthropic import AnthropicAdapter
-from apps.providers.runtime.adapters.base import Connection, collect
+from apps.providers.runtime.adapters.base import collect
 from apps.providers.runtime.types import (
     Finish,
     ImagePart,
@@ -25,6 +22,13 @@ from apps.providers.runtime.types import (
     UsageEvent,
 )
 from tests.fakes.anthropic import API_KEY, FakeAnthropic, Turn, error_reply
+from tests.providers.adapter_harness import (
+    MODES,
+    AdapterHarness,
+    closed_port_url,
+    fake_fixtures,
+    gather,
+)
 
 MODEL = "claude-sonnet-4-5"
 WEATHER = ToolSpec(
@@ -34,47 +38,9 @@ WEATHER = ToolSpec(
 )
 
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeAnthropic() as running:
-        yield running
-
-
-@pytest.fixture
-def fake(server):
-    server.reset()
-    return server
-
-
-def run(fake: FakeAnthropic, action, *, base_url: str | None = None, api_key: str = API_KEY):
-    async def main():
-        async with httpx.AsyncClient() as http:
-            connection = Connection(
-                base_url=base_url or fake.url + "/v1",
-                api_key=api_key,
-                http=http,
-                provider="anthropic",
-            )
-            return await action(AnthropicAdapter(connection))
-
-    return asyncio.run(main())
-
-
-async def all_events(stream) -> list:
-    return [event async for event in stream]
-
-
-def ask(text: str = "Hello?", **kwargs) -> LLMRequest:
-    return LLMRequest(model=MODEL, messages=[Message(role="user", content=text)], **kwargs)
-
-
-def complete(fake: FakeAnthropic, request: LLMRequest, mode: str):
-    if mode == "stream":
-        return run(fake, lambda adapter: collect(MODEL, adapter.stream_llm(request)))
-    return run(fake, lambda adapter: adapter.invoke_llm(request))
-
-
-MODES = pytest.mark.parametrize("mode", ["blocking", "stream"])
+ANTHROPIC = AdapterHarness(AnthropicAdapter, "/v1", "anthropic", API_KEY, model=MODEL)
+run, complete, ask = ANTHROPIC.run, ANTHROPIC.complete, ANTHROPIC.ask
+fake_server, fake = fake_fixtures(FakeAnthropic)
 
 
 # --- Text ----------------------------------------------------------------------------------
@@ -107,7 +73,7 @@ def test_blocking_call_returns_text_usage_and_sends_system_at_top_level(fake):
 def test_stream_yields_text_pieces_then_usage_then_finish(fake):
     fake.say(Turn(text="One two three", input_tokens=30, output_tokens=4))
 
-    events = run(fake, lambda adapter: all_events(adapter.stream_llm(ask())))
+    events = run(fake, lambda adapter: gather(adapter.stream_llm(ask())))
 
     texts = [e.text for e in events if isinstance(e, TextDelta)]
     assert texts == ["One", " two", " three"]
@@ -118,10 +84,10 @@ def test_stream_yields_text_pieces_then_usage_then_finish(fake):
 
 
 @MODES
-def test_cached_prompt_tokens_count_as_input(fake, mode):
+def test_cached_prompt_tokens_count_as_input(fake, streaming):
     fake.say(Turn(input_tokens=5, cache_read_input_tokens=1000))
 
-    result = complete(fake, ask(), mode)
+    result = complete(fake, ask(), streaming)
 
     assert result.usage.input_tokens == 1005
 
@@ -138,10 +104,10 @@ def test_cached_prompt_tokens_count_as_input(fake, mode):
     ],
     ids=["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal"],
 )
-def test_stop_reason_maps_to_our_finish_reason(fake, mode, stop_reason, expected):
+def test_stop_reason_maps_to_our_finish_reason(fake, streaming, stop_reason, expected):
     fake.say(Turn(stop_reason=stop_reason))
 
-    assert complete(fake, ask(), mode).finish_reason == expected
+    assert complete(fake, ask(), streaming).finish_reason == expected
 
 
 def test_parameters_stop_sequences_and_user_go_into_the_request(fake):
@@ -195,7 +161,7 @@ def test_images_go_as_base64_source_blocks_or_url_sources(fake):
 
 
 @MODES
-def test_tool_calls_come_back_whole_with_ids_names_and_arguments(fake, mode):
+def test_tool_calls_come_back_whole_with_ids_names_and_arguments(fake, streaming):
     fake.say(
         Turn(
             text="Let me check.",
@@ -203,7 +169,7 @@ def test_tool_calls_come_back_whole_with_ids_names_and_arguments(fake, mode):
         )
     )
 
-    result = complete(fake, ask("Weather in Paris and Oslo?", tools=[WEATHER]), mode)
+    result = complete(fake, ask("Weather in Paris and Oslo?", tools=[WEATHER]), streaming)
 
     assert result.text == "Let me check."
     assert result.finish_reason == "tool_calls"
@@ -224,7 +190,7 @@ def test_tool_calls_come_back_whole_with_ids_names_and_arguments(fake, mode):
 def test_stream_numbers_tool_calls_apart_from_the_text_block(fake):
     fake.say(Turn(text="Checking.", tool_uses=[("get_weather", {"city": "Paris"})]))
 
-    events = run(fake, lambda adapter: all_events(adapter.stream_llm(ask(tools=[WEATHER]))))
+    events = run(fake, lambda adapter: gather(adapter.stream_llm(ask(tools=[WEATHER]))))
 
     pieces = [e for e in events if isinstance(e, ToolCallDelta)]
     assert pieces[0].index == 0 and pieces[0].name == "get_weather" and pieces[0].id
@@ -234,10 +200,10 @@ def test_stream_numbers_tool_calls_apart_from_the_text_block(fake):
 
 
 @MODES
-def test_a_tool_without_arguments_gets_an_empty_object(fake, mode):
+def test_a_tool_without_arguments_gets_an_empty_object(fake, streaming):
     fake.say(Turn(text="", tool_uses=[("now", {})]))
 
-    result = complete(fake, ask(tools=[ToolSpec(name="now")]), mode)
+    result = complete(fake, ask(tools=[ToolSpec(name="now")]), streaming)
 
     assert [(c.name, c.arguments) for c in result.tool_calls] == [("now", "{}")]
 
@@ -287,11 +253,11 @@ SCHEMA = {
 
 
 @MODES
-def test_json_schema_is_asked_for_with_a_forced_tool_and_answered_as_text(fake, mode):
+def test_json_schema_is_asked_for_with_a_forced_tool_and_answered_as_text(fake, streaming):
     fake.say(Turn(text='{"city": "Paris", "celsius": 18}'))
     request = ask(parameters={"response_format": "json_schema", "json_schema": SCHEMA})
 
-    result = complete(fake, request, mode)
+    result = complete(fake, request, streaming)
 
     assert json.loads(result.text) == {"city": "Paris", "celsius": 18}
     assert result.tool_calls == []
@@ -356,12 +322,12 @@ def test_json_schema_with_the_callers_own_tools_becomes_an_instruction(fake):
     ids=["400", "401", "403", "404", "429", "500", "529"],
 )
 def test_error_statuses_map_to_our_errors_keeping_the_providers_message(
-    fake, mode, status, error_type, expected
+    fake, streaming, status, error_type, expected
 ):
     fake.queue(error_reply(status, error_type, f"upstream says {error_type}"))
 
     with pytest.raises(expected) as caught:
-        complete(fake, ask(), mode)
+        complete(fake, ask(), streaming)
 
     assert caught.value.provider_message == f"upstream says {error_type}"
     assert caught.value.upstream_status == status
@@ -408,12 +374,10 @@ def test_an_error_event_mid_stream_raises_the_mapped_error_after_the_text_so_far
 
 
 def test_connection_refused_is_a_connection_error(fake):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again below: nothing listens there
+    base_url = closed_port_url("/v1")
 
     with pytest.raises(errors.InvokeConnectionError):
-        run(fake, lambda adapter: adapter.invoke_llm(ask()), base_url=f"http://127.0.0.1:{port}/v1")
+        run(fake, lambda adapter: adapter.invoke_llm(ask()), base_url=base_url)
 
 
 def test_a_stream_cut_off_mid_way_is_a_connection_error(fake):

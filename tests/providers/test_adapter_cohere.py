@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 
-import httpx
 import pytest
 
 from apps.providers.runtime import errors
-from apps.providers.runtime.adapters.base import Connection, collect
+from apps.providers.runtime.adapters.base import collect
 from apps.providers.runtime.adapters.cohere import CohereAdapter
 from apps.providers.runtime.types import (
     Finish,
@@ -26,6 +23,13 @@ from apps.providers.runtime.types import (
 )
 from tests.fakes.cohere import API_KEY, FakeCohere, Turn, error_reply
 from tests.fakes.rerankers import fake_vector
+from tests.providers.adapter_harness import (
+    MODES,
+    AdapterHarness,
+    closed_port_url,
+    fake_fixtures,
+    gather,
+)
 
 MODEL = "command-a-03-2025"
 WEATHER = ToolSpec(
@@ -42,57 +46,19 @@ DOCUMENTS = [
 QUERY = "what is the capital of France"
 
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeCohere() as running:
-        yield running
-
-
-@pytest.fixture
-def fake(server):
-    server.reset()
-    return server
-
-
-def run(fake: FakeCohere, action, *, base_url: str | None = None, api_key: str = API_KEY):
-    async def main():
-        async with httpx.AsyncClient() as http:
-            connection = Connection(
-                base_url=base_url or fake.url + "/v2",
-                api_key=api_key,
-                http=http,
-                provider="cohere",
-            )
-            return await action(CohereAdapter(connection))
-
-    return asyncio.run(main())
-
-
-async def all_events(stream) -> list:
-    return [event async for event in stream]
-
-
-def ask(text: str = "Hello?", **kwargs) -> LLMRequest:
-    return LLMRequest(model=MODEL, messages=[Message(role="user", content=text)], **kwargs)
-
-
-def complete(fake: FakeCohere, request: LLMRequest, mode: str):
-    if mode == "stream":
-        return run(fake, lambda adapter: collect(MODEL, adapter.stream_llm(request)))
-    return run(fake, lambda adapter: adapter.invoke_llm(request))
-
-
-MODES = pytest.mark.parametrize("mode", ["blocking", "stream"])
+COHERE = AdapterHarness(CohereAdapter, "/v2", "cohere", API_KEY, model=MODEL)
+run, complete, ask = COHERE.run, COHERE.complete, COHERE.ask
+fake_server, fake = fake_fixtures(FakeCohere)
 
 
 # --- Chat ----------------------------------------------------------------------------------
 
 
 @MODES
-def test_chat_returns_text_and_billed_usage(fake, mode):
+def test_chat_returns_text_and_billed_usage(fake, streaming):
     fake.say(Turn(text="Bonjour tout le monde", input_tokens=12, output_tokens=4))
 
-    result = complete(fake, ask(), mode)
+    result = complete(fake, ask(), streaming)
 
     assert result.text == "Bonjour tout le monde"
     assert (result.usage.input_tokens, result.usage.output_tokens) == (12, 4)
@@ -105,7 +71,7 @@ def test_chat_returns_text_and_billed_usage(fake, mode):
 def test_stream_yields_text_pieces_then_usage_then_finish(fake):
     fake.say(Turn(text="One two three"))
 
-    events = run(fake, lambda adapter: all_events(adapter.stream_llm(ask())))
+    events = run(fake, lambda adapter: gather(adapter.stream_llm(ask())))
 
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["One", " two", " three"]
     assert isinstance(events[-2], UsageEvent) and isinstance(events[-1], Finish)
@@ -139,18 +105,18 @@ def test_system_turns_parameters_and_stop_use_cohere_names(fake):
     ],
     ids=["COMPLETE", "STOP_SEQUENCE", "MAX_TOKENS", "TOOL_CALL"],
 )
-def test_finish_reason_maps_to_ours(fake, mode, finish, expected):
+def test_finish_reason_maps_to_ours(fake, streaming, finish, expected):
     fake.say(Turn(finish_reason=finish))
 
-    assert complete(fake, ask(), mode).finish_reason == expected
+    assert complete(fake, ask(), streaming).finish_reason == expected
 
 
 @MODES
-def test_a_generation_cohere_ends_with_error_is_not_passed_off_as_complete(fake, mode):
+def test_a_generation_cohere_ends_with_error_is_not_passed_off_as_complete(fake, streaming):
     fake.say(Turn(finish_reason="ERROR"))
 
     with pytest.raises(errors.InvokeServerUnavailableError):
-        complete(fake, ask(), mode)
+        complete(fake, ask(), streaming)
 
 
 def test_images_go_as_image_url_content(fake):
@@ -179,12 +145,12 @@ def test_images_go_as_image_url_content(fake):
 
 
 @MODES
-def test_tool_calls_come_back_whole(fake, mode):
+def test_tool_calls_come_back_whole(fake, streaming):
     fake.say(
         Turn(tool_calls=[("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Oslo"})])
     )
 
-    result = complete(fake, ask("Paris and Oslo?", tools=[WEATHER]), mode)
+    result = complete(fake, ask("Paris and Oslo?", tools=[WEATHER]), streaming)
 
     assert result.finish_reason == "tool_calls"
     assert result.text == ""  # the tool plan is the model's reasoning, not the answer
@@ -208,7 +174,7 @@ def test_tool_calls_come_back_whole(fake, mode):
 def test_stream_sends_tool_arguments_in_pieces_by_call_index(fake):
     fake.say(Turn(tool_calls=[("get_weather", {"city": "Paris"})]))
 
-    events = run(fake, lambda adapter: all_events(adapter.stream_llm(ask(tools=[WEATHER]))))
+    events = run(fake, lambda adapter: gather(adapter.stream_llm(ask(tools=[WEATHER]))))
 
     pieces = [e for e in events if isinstance(e, ToolCallDelta)]
     assert pieces[0].name == "get_weather" and pieces[0].id
@@ -342,12 +308,12 @@ def test_rerank_top_n_is_sent_and_respected(fake):
     ids=["400", "401", "402", "404", "422", "429", "498", "500", "503"],
 )
 def test_error_statuses_map_to_our_errors_keeping_the_providers_message(
-    fake, mode, status, expected
+    fake, streaming, status, expected
 ):
     fake.queue(error_reply(status, f"upstream says {status}"))
 
     with pytest.raises(expected) as caught:
-        complete(fake, ask(), mode)
+        complete(fake, ask(), streaming)
 
     assert caught.value.provider_message == f"upstream says {status}"
     assert caught.value.upstream_status == status
@@ -384,12 +350,10 @@ def test_an_unknown_model_is_a_bad_request(fake):
 
 
 def test_connection_refused_is_a_connection_error(fake):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    base_url = closed_port_url()
 
     with pytest.raises(errors.InvokeConnectionError):
-        run(fake, lambda adapter: adapter.invoke_llm(ask()), base_url=f"http://127.0.0.1:{port}")
+        run(fake, lambda adapter: adapter.invoke_llm(ask()), base_url=base_url)
 
 
 def test_a_stream_cut_off_mid_way_is_a_connection_error(fake):

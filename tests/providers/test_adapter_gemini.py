@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import socket
 
-import httpx
 import pytest
 
 from apps.providers.runtime import errors
-from apps.providers.runtime.adapters.base import Connection, collect
+from apps.providers.runtime.adapters.base import collect
 from apps.providers.runtime.adapters.gemini import GeminiAdapter
 from apps.providers.runtime.types import (
     Finish,
@@ -27,6 +24,13 @@ from apps.providers.runtime.types import (
 from tests.fakes.gemini import API_KEY, FakeGemini, Turn, error_reply, rate_limit_reply
 from tests.fakes.rerankers import fake_vector
 from tests.fakes.server import FakeProvider, Reply
+from tests.providers.adapter_harness import (
+    MODES,
+    AdapterHarness,
+    closed_port_url,
+    fake_fixtures,
+    gather,
+)
 
 MODEL = "gemini-2.5-flash"
 WEATHER = ToolSpec(
@@ -42,47 +46,9 @@ WEATHER = ToolSpec(
 PNG = b"\x89PNG\r\n\x1a\nfake-image-bytes"
 
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeGemini() as running:
-        yield running
-
-
-@pytest.fixture
-def fake(server):
-    server.reset()
-    return server
-
-
-def run(fake: FakeGemini, action, *, base_url: str | None = None, api_key: str = API_KEY):
-    async def main():
-        async with httpx.AsyncClient() as http:
-            connection = Connection(
-                base_url=base_url or fake.url + "/v1beta",
-                api_key=api_key,
-                http=http,
-                provider="gemini",
-            )
-            return await action(GeminiAdapter(connection))
-
-    return asyncio.run(main())
-
-
-async def all_events(stream) -> list:
-    return [event async for event in stream]
-
-
-def ask(text: str = "Hello?", **kwargs) -> LLMRequest:
-    return LLMRequest(model=MODEL, messages=[Message(role="user", content=text)], **kwargs)
-
-
-def complete(fake: FakeGemini, request: LLMRequest, mode: str):
-    if mode == "stream":
-        return run(fake, lambda adapter: collect(MODEL, adapter.stream_llm(request)))
-    return run(fake, lambda adapter: adapter.invoke_llm(request))
-
-
-MODES = pytest.mark.parametrize("mode", ["blocking", "stream"])
+GEMINI = AdapterHarness(GeminiAdapter, "/v1beta", "gemini", API_KEY, model=MODEL)
+run, complete, ask = GEMINI.run, GEMINI.complete, GEMINI.ask
+fake_server, fake = fake_fixtures(FakeGemini)
 
 
 # --- Text ----------------------------------------------------------------------------------
@@ -120,7 +86,7 @@ def test_blocking_call_returns_text_and_usage_with_the_key_in_a_header(fake):
 def test_stream_asks_for_sse_and_yields_text_then_usage_then_finish(fake):
     fake.say(Turn(text="One two three four five", prompt_tokens=40, output_tokens=5))
 
-    events = run(fake, lambda adapter: all_events(adapter.stream_llm(ask())))
+    events = run(fake, lambda adapter: gather(adapter.stream_llm(ask())))
 
     assert [e.text for e in events if isinstance(e, TextDelta)] == [
         "One two",
@@ -135,10 +101,10 @@ def test_stream_asks_for_sse_and_yields_text_then_usage_then_finish(fake):
 
 
 @MODES
-def test_thinking_tokens_count_as_output(fake, mode):
+def test_thinking_tokens_count_as_output(fake, streaming):
     fake.say(Turn(output_tokens=8, thoughts_tokens=100))
 
-    assert complete(fake, ask(), mode).usage.output_tokens == 108
+    assert complete(fake, ask(), streaming).usage.output_tokens == 108
 
 
 @MODES
@@ -153,17 +119,17 @@ def test_thinking_tokens_count_as_output(fake, mode):
     ],
     ids=["STOP", "MAX_TOKENS", "SAFETY", "RECITATION", "OTHER"],
 )
-def test_finish_reason_maps_to_ours(fake, mode, finish, expected):
+def test_finish_reason_maps_to_ours(fake, streaming, finish, expected):
     fake.say(Turn(finish_reason=finish))
 
-    assert complete(fake, ask(), mode).finish_reason == expected
+    assert complete(fake, ask(), streaming).finish_reason == expected
 
 
 @MODES
-def test_a_blocked_prompt_finishes_as_content_filter_without_text(fake, mode):
+def test_a_blocked_prompt_finishes_as_content_filter_without_text(fake, streaming):
     fake.say(Turn(block_reason="SAFETY"))
 
-    result = complete(fake, ask(), mode)
+    result = complete(fake, ask(), streaming)
 
     assert (result.text, result.finish_reason) == ("", "content_filter")
 
@@ -245,7 +211,7 @@ def test_an_image_url_that_is_not_an_image_is_a_bad_request(fake):
 
 
 @MODES
-def test_function_calls_come_back_as_tool_calls_with_ids(fake, mode):
+def test_function_calls_come_back_as_tool_calls_with_ids(fake, streaming):
     fake.say(
         Turn(
             text="",
@@ -253,7 +219,7 @@ def test_function_calls_come_back_as_tool_calls_with_ids(fake, mode):
         )
     )
 
-    result = complete(fake, ask("Paris and Oslo?", tools=[WEATHER]), mode)
+    result = complete(fake, ask("Paris and Oslo?", tools=[WEATHER]), streaming)
 
     assert result.finish_reason == "tool_calls"  # Gemini itself says STOP
     assert [(c.name, json.loads(c.arguments)) for c in result.tool_calls] == [
@@ -322,7 +288,7 @@ def test_tool_results_go_back_as_function_responses_named_after_the_call(fake):
 
 
 @MODES
-def test_json_schema_sets_response_mime_type_and_a_gemini_schema(fake, mode):
+def test_json_schema_sets_response_mime_type_and_a_gemini_schema(fake, streaming):
     fake.say(Turn(text='{"city": "Paris", "celsius": 18}'))
     schema = {
         "$schema": "http://json-schema.org/draft-07/schema#",
@@ -337,7 +303,7 @@ def test_json_schema_sets_response_mime_type_and_a_gemini_schema(fake, mode):
     }
     request = ask(parameters={"response_format": "json_schema", "json_schema": schema})
 
-    result = complete(fake, request, mode)
+    result = complete(fake, request, streaming)
 
     assert json.loads(result.text) == {"city": "Paris", "celsius": 18}
     config = fake.requests[-1].json()["generationConfig"]
@@ -431,12 +397,12 @@ def test_list_models_follows_page_tokens(fake):
     ids=["400", "403", "404", "429", "500", "503"],
 )
 def test_error_statuses_map_to_our_errors_keeping_the_providers_message(
-    fake, mode, status, expected
+    fake, streaming, status, expected
 ):
     fake.queue(error_reply(status, f"upstream says {status}"))
 
     with pytest.raises(expected) as caught:
-        complete(fake, ask(), mode)
+        complete(fake, ask(), streaming)
 
     assert caught.value.provider_message == f"upstream says {status}"
     assert caught.value.upstream_status == status
@@ -485,12 +451,10 @@ def test_an_error_frame_mid_stream_raises_the_mapped_error(fake):
 
 
 def test_connection_refused_is_a_connection_error(fake):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    base_url = closed_port_url()
 
     with pytest.raises(errors.InvokeConnectionError):
-        run(fake, lambda adapter: adapter.invoke_llm(ask()), base_url=f"http://127.0.0.1:{port}")
+        run(fake, lambda adapter: adapter.invoke_llm(ask()), base_url=base_url)
 
 
 def test_a_stream_cut_off_mid_way_is_a_connection_error(fake):

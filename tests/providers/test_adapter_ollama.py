@@ -3,18 +3,12 @@ options, images, tools, structured output, embeddings, model listing and errors.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
-import httpx
 import pytest
 
 from apps.providers.runtime import errors
-from apps.providers.runtime.adapters.base import Connection, collect
 from apps.providers.runtime.adapters.ollama import OllamaAdapter
 from apps.providers.runtime.types import (
     Finish,
@@ -33,6 +27,14 @@ from apps.providers.runtime.types import (
 from tests.fakes.ollama import FakeOllama, ollama_error
 from tests.fakes.openai import fake_vector
 from tests.fakes.server import FakeProvider, Reply
+from tests.providers.adapter_harness import (
+    MODES,
+    AdapterHarness,
+    closed_port_url,
+    fake_fixtures,
+    gather,
+    gather_until_error,
+)
 
 MODEL = "llama3.2"
 WEATHER = ToolSpec(
@@ -40,70 +42,19 @@ WEATHER = ToolSpec(
     description="Current weather in a city",
     parameters={"type": "object", "properties": {"location": {"type": "string"}}},
 )
-MODES = pytest.mark.parametrize("streaming", [False, True], ids=["blocking", "streaming"])
 PNG = b"\x89PNG\r\n\x1a\n fake image bytes"
 
 
-# One server per module (stopping one takes half a second); each test starts it afresh.
-@pytest.fixture(scope="module")
-def server():
-    with FakeOllama() as running:
-        yield running
-
-
-@pytest.fixture
-def fake(server):
-    server.reset()
-    return server
-
-
-Action = Callable[[Any], Awaitable[Any]]
-
-
-def run(base_url: str, action: Action, *, api_key: str | None = None):
-    async def main():
-        async with httpx.AsyncClient(timeout=5) as http:
-            connection = Connection(
-                base_url=base_url, api_key=api_key, http=http, provider="ollama"
-            )
-            return await action(OllamaAdapter(connection))
-
-    return asyncio.run(main())
-
-
-def call(fake: FakeOllama, action: Action, **kwargs):
-    return run(fake.url, action, **kwargs)
-
-
-async def gather(stream: AsyncIterator) -> list:
-    return [item async for item in stream]
-
-
-async def gather_until_error(stream: AsyncIterator) -> tuple[list, errors.InvokeError | None]:
-    seen = []
-    try:
-        async for item in stream:
-            seen.append(item)
-    except errors.InvokeError as exc:
-        return seen, exc
-    return seen, None
-
-
-def ask(text: str = "hello there", model: str = MODEL, **kwargs) -> LLMRequest:
-    return LLMRequest(model=model, messages=[Message(role="user", content=text)], **kwargs)
-
-
-def complete(streaming: bool, request: LLMRequest) -> Action:
-    if streaming:
-        return lambda adapter: collect(request.model, adapter.stream_llm(request))
-    return lambda adapter: adapter.invoke_llm(request)
+OLLAMA = AdapterHarness(OllamaAdapter, "", "ollama", None, model=MODEL, prompt="hello there")
+run, complete, ask = OLLAMA.run, OLLAMA.complete, OLLAMA.ask
+fake_server, fake = fake_fixtures(FakeOllama)
 
 
 # --- Text ----------------------------------------------------------------------------------
 
 
 def test_a_blocking_reply_carries_text_usage_and_finish_reason(fake):
-    result = call(fake, complete(False, ask("hello there")))
+    result = complete(fake, ask("hello there"))
 
     assert result == LLMResult(
         model=MODEL, text="You said: hello there", usage=Usage(2, 4), finish_reason="stop"
@@ -113,7 +64,7 @@ def test_a_blocking_reply_carries_text_usage_and_finish_reason(fake):
 
 
 def test_a_streamed_reply_arrives_in_deltas_then_usage_then_finish(fake):
-    events = call(fake, lambda adapter: gather(adapter.stream_llm(ask("hello there"))))
+    events = run(fake, lambda adapter: gather(adapter.stream_llm(ask("hello there"))))
 
     texts = [event.text for event in events if isinstance(event, TextDelta)]
     assert len(texts) == 4
@@ -124,7 +75,7 @@ def test_a_streamed_reply_arrives_in_deltas_then_usage_then_finish(fake):
 
 @MODES
 def test_max_tokens_becomes_num_predict_and_a_length_finish(fake, streaming):
-    result = call(fake, complete(streaming, ask(parameters={"max_tokens": 2})))
+    result = complete(fake, ask(parameters={"max_tokens": 2}), streaming)
 
     assert fake.requests[-1].json()["options"] == {"num_predict": 2}
     assert result.text == "You said:"
@@ -133,7 +84,7 @@ def test_max_tokens_becomes_num_predict_and_a_length_finish(fake, streaming):
 
 @MODES
 def test_a_stop_sequence_is_an_option_and_ends_the_reply(fake, streaming):
-    result = call(fake, complete(streaming, ask(stop=[" there"])))
+    result = complete(fake, ask(stop=[" there"]), streaming)
 
     assert fake.requests[-1].json()["options"] == {"stop": [" there"]}
     assert result.text == "You said: hello"
@@ -151,7 +102,7 @@ def test_parameters_become_options_and_unset_ones_are_left_out(fake):
         "keep_alive": "10m",
     }
 
-    call(fake, complete(False, ask(parameters=parameters)))
+    complete(fake, ask(parameters=parameters))
 
     sent = fake.requests[-1].json()
     assert sent["options"] == {
@@ -182,7 +133,7 @@ def test_images_go_inline_as_bare_base64(fake, url, sent):
     content = [TextPart("What is this?"), ImagePart(url=url)]
     request = LLMRequest(model="llava", messages=[Message(role="user", content=content)])
 
-    result = call(fake, complete(False, request))
+    result = complete(fake, request)
 
     message = fake.requests[-1].json()["messages"][0]
     assert message == {"role": "user", "content": "What is this?", "images": [sent]}
@@ -200,7 +151,7 @@ def test_a_linked_image_is_fetched_and_sent_inline(fake):
         content = [TextPart("And this?"), ImagePart(url=f"{host.url}/cat.png")]
         request = LLMRequest(model="llava", messages=[Message(role="user", content=content)])
 
-        call(fake, complete(False, request))
+        complete(fake, request)
 
     assert fake.requests[-1].json()["messages"][0]["images"] == [base64.b64encode(PNG).decode()]
 
@@ -211,7 +162,7 @@ def test_a_linked_image_that_cannot_be_fetched_is_a_bad_request(fake):
         request = LLMRequest(model="llava", messages=[Message(role="user", content=content)])
 
         with pytest.raises(errors.InvokeBadRequestError):
-            call(fake, complete(False, request))
+            complete(fake, request)
 
     assert fake.requests == []
 
@@ -223,7 +174,7 @@ def test_a_linked_image_that_cannot_be_fetched_is_a_bad_request(fake):
 def test_a_tool_call_comes_back_with_json_arguments(fake, streaming):
     request = ask("What is the weather in Lisbon?", tools=[WEATHER])
 
-    result = call(fake, complete(streaming, request))
+    result = complete(fake, request, streaming)
 
     assert fake.requests[-1].json()["tools"] == [
         {
@@ -245,7 +196,7 @@ def test_a_tool_call_comes_back_with_json_arguments(fake, streaming):
 def test_a_streamed_tool_call_is_one_delta(fake):
     request = ask("What is the weather in Lisbon?", tools=[WEATHER])
 
-    events = call(fake, lambda adapter: gather(adapter.stream_llm(request)))
+    events = run(fake, lambda adapter: gather(adapter.stream_llm(request)))
 
     [delta] = [event for event in events if isinstance(event, ToolCallDelta)]
     assert (delta.index, delta.name, json.loads(delta.arguments)) == (
@@ -267,7 +218,7 @@ def test_a_tool_result_goes_back_with_the_tool_name(fake):
         tools=[WEATHER],
     )
 
-    result = call(fake, complete(False, request))
+    result = complete(fake, request)
 
     assert result.text == "The tool said: 18°C and sunny"
     assistant, tool = fake.requests[-1].json()["messages"][1:]
@@ -303,7 +254,7 @@ SCHEMA = {
     ],
 )
 def test_structured_output_sets_the_format(fake, parameters, sent_format):
-    result = call(fake, complete(False, ask("Answer me", parameters=parameters)))
+    result = complete(fake, ask("Answer me", parameters=parameters))
 
     sent = fake.requests[-1].json()
     assert sent["format"] == sent_format
@@ -316,7 +267,7 @@ def test_structured_output_sets_the_format(fake, parameters, sent_format):
 
 def test_a_stream_cut_off_midway_raises_after_the_deltas_that_arrived():
     with FakeOllama(drop_after=2) as fake:
-        seen, error = call(
+        seen, error = run(
             fake, lambda adapter: gather_until_error(adapter.stream_llm(ask("hello there")))
         )
 
@@ -327,7 +278,7 @@ def test_a_stream_cut_off_midway_raises_after_the_deltas_that_arrived():
 def test_a_stream_that_ends_without_done_is_a_connection_error(fake):
     fake.queue(Reply.ndjson([{"model": MODEL, "message": {"content": "Partial"}, "done": False}]))
 
-    seen, error = call(fake, lambda adapter: gather_until_error(adapter.stream_llm(ask())))
+    seen, error = run(fake, lambda adapter: gather_until_error(adapter.stream_llm(ask())))
 
     assert seen == [TextDelta("Partial")]
     assert isinstance(error, errors.InvokeConnectionError)
@@ -340,7 +291,7 @@ def test_an_error_line_inside_the_stream_is_mapped(fake):
     ]
     fake.queue(Reply.ndjson(lines))
 
-    seen, error = call(fake, lambda adapter: gather_until_error(adapter.stream_llm(ask())))
+    seen, error = run(fake, lambda adapter: gather_until_error(adapter.stream_llm(ask())))
 
     assert seen == [TextDelta("Hi")]
     assert isinstance(error, errors.InvokeServerUnavailableError)
@@ -395,7 +346,7 @@ def test_error_statuses_map_to_our_errors_keeping_ollamas_message(
         fake.queue(reply)
 
     with pytest.raises(error) as caught:
-        call(fake, complete(streaming, request_))
+        complete(fake, request_, streaming)
 
     assert message in caught.value.provider_message
     assert caught.value.upstream_status == status
@@ -403,12 +354,10 @@ def test_error_statuses_map_to_our_errors_keeping_ollamas_message(
 
 @MODES
 def test_an_unreachable_server_is_a_connection_error(streaming):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    base_url = closed_port_url()
 
     with pytest.raises(errors.InvokeConnectionError):
-        run(f"http://127.0.0.1:{port}", complete(streaming, ask()))
+        complete(None, ask(), streaming, base_url=base_url)
 
 
 @pytest.mark.parametrize(
@@ -416,7 +365,7 @@ def test_an_unreachable_server_is_a_connection_error(streaming):
     [pytest.param(None, None, id="keyless"), pytest.param("k-1", "Bearer k-1", id="behind-proxy")],
 )
 def test_a_key_is_sent_only_when_there_is_one(fake, api_key, authorization):
-    call(fake, complete(False, ask()), api_key=api_key)
+    complete(fake, ask(), api_key=api_key)
 
     assert fake.requests[-1].headers.get("authorization") == authorization
 
@@ -427,7 +376,7 @@ def test_a_key_is_sent_only_when_there_is_one(fake, api_key, authorization):
 def test_embeddings_come_back_one_per_text_in_order_from_one_request(fake):
     texts = ["alpha", "beta gamma", "alpha"]
 
-    result = call(fake, lambda adapter: adapter.embed("nomic-embed-text", texts))
+    result = run(fake, lambda adapter: adapter.embed("nomic-embed-text", texts))
 
     assert result.vectors == [fake_vector(text, 8) for text in texts]
     assert result.usage.input_tokens == 4
@@ -436,12 +385,12 @@ def test_embeddings_come_back_one_per_text_in_order_from_one_request(fake):
 
 
 def test_embedding_nothing_sends_nothing(fake):
-    assert call(fake, lambda adapter: adapter.embed("nomic-embed-text", [])).vectors == []
+    assert run(fake, lambda adapter: adapter.embed("nomic-embed-text", [])).vectors == []
     assert fake.requests == []
 
 
 def test_listed_models_are_the_pulled_tags_with_a_guessed_type(fake):
-    models = call(fake, lambda adapter: adapter.list_models())
+    models = run(fake, lambda adapter: adapter.list_models())
 
     assert {m.model: m.model_type for m in models} == {
         "llama3.2:latest": "llm",

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from apps.providers.runtime import errors
-from apps.providers.runtime.adapters.base import Adapter, Connection, collect
+from apps.providers.runtime.adapters.base import collect
 from apps.providers.runtime.adapters.openai import AzureOpenAIAdapter, OpenAIAdapter
 from apps.providers.runtime.types import (
     Finish,
@@ -38,6 +35,14 @@ from tests.fakes.openai import (
     openai_error,
 )
 from tests.fakes.server import Reply
+from tests.providers.adapter_harness import (
+    MODES,
+    AdapterHarness,
+    closed_port_url,
+    fake_fixtures,
+    gather,
+    gather_until_error,
+)
 
 KEY = "sk-fake-key"
 AZURE_KEY = "azure-fake-key"
@@ -47,104 +52,20 @@ WEATHER = ToolSpec(
     description="Current weather in a city",
     parameters={"type": "object", "properties": {"location": {"type": "string"}}},
 )
-MODES = pytest.mark.parametrize("streaming", [False, True], ids=["blocking", "streaming"])
 
 
-# One server per module (stopping one takes half a second); each test starts it afresh.
-@pytest.fixture(scope="module")
-def openai_server():
-    with FakeOpenAI(api_key=KEY) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def azure_server():
-    with FakeAzureOpenAI(api_key=AZURE_KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def fake(openai_server):
-    openai_server.reset()
-    return openai_server
-
-
-@pytest.fixture
-def azure(azure_server):
-    azure_server.reset()
-    return azure_server
-
-
-Action = Callable[[Any], Awaitable[Any]]
-
-
-def run(
-    base_url: str,
-    action: Action,
-    *,
-    api_key: str | None = KEY,
-    credentials: dict | None = None,
-    adapter: type[Adapter] = OpenAIAdapter,
-):
-    async def main():
-        async with httpx.AsyncClient(timeout=5) as http:
-            connection = Connection(
-                base_url=base_url,
-                api_key=api_key,
-                credentials=credentials or {},
-                http=http,
-                provider="openai",
-            )
-            return await action(adapter(connection))
-
-    return asyncio.run(main())
-
-
-def call(fake: FakeOpenAI, action: Action, **kwargs):
-    return run(f"{fake.url}/v1", action, **kwargs)
-
-
-def call_azure(fake: FakeAzureOpenAI, action: Action, **kwargs):
-    kwargs.setdefault("api_key", AZURE_KEY)
-    return run(fake.url, action, adapter=AzureOpenAIAdapter, **kwargs)
-
-
-async def gather(stream: AsyncIterator) -> list:
-    return [item async for item in stream]
-
-
-async def gather_until_error(stream: AsyncIterator) -> tuple[list, errors.InvokeError | None]:
-    seen = []
-    try:
-        async for item in stream:
-            seen.append(item)
-    except errors.InvokeError as exc:
-        return seen, exc
-    return seen, None
-
-
-def ask(text: str = "hello there", model: str = MODEL, **kwargs) -> LLMRequest:
-    return LLMRequest(model=model, messages=[Message(role="user", content=text)], **kwargs)
-
-
-def complete(streaming: bool, request: LLMRequest) -> Action:
-    if streaming:
-        return lambda adapter: collect(request.model, adapter.stream_llm(request))
-    return lambda adapter: adapter.invoke_llm(request)
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
+OPENAI = AdapterHarness(OpenAIAdapter, "/v1", "openai", KEY, model=MODEL, prompt="hello there")
+AZURE = AdapterHarness(AzureOpenAIAdapter, "", "openai", AZURE_KEY)
+run, complete, ask = OPENAI.run, OPENAI.complete, OPENAI.ask
+fake_server, fake = fake_fixtures(lambda: FakeOpenAI(api_key=KEY))
+azure_server, azure = fake_fixtures(lambda: FakeAzureOpenAI(api_key=AZURE_KEY), name="azure")
 
 
 # --- Text ----------------------------------------------------------------------------------
 
 
 def test_a_blocking_reply_carries_text_usage_and_finish_reason(fake):
-    result = call(fake, complete(False, ask("hello there")))
+    result = complete(fake, ask("hello there"))
 
     assert result == LLMResult(
         model=MODEL, text="You said: hello there", usage=Usage(2, 4), finish_reason="stop"
@@ -155,7 +76,7 @@ def test_a_blocking_reply_carries_text_usage_and_finish_reason(fake):
 
 
 def test_a_streamed_reply_arrives_in_deltas_then_usage_then_finish(fake):
-    events = call(fake, lambda adapter: gather(adapter.stream_llm(ask("hello there"))))
+    events = run(fake, lambda adapter: gather(adapter.stream_llm(ask("hello there"))))
 
     texts = [event.text for event in events if isinstance(event, TextDelta)]
     assert len(texts) == 4
@@ -168,7 +89,7 @@ def test_a_streamed_reply_arrives_in_deltas_then_usage_then_finish(fake):
 
 @MODES
 def test_max_tokens_cuts_the_reply_with_a_length_finish(fake, streaming):
-    result = call(fake, complete(streaming, ask("hello there", parameters={"max_tokens": 2})))
+    result = complete(fake, ask("hello there", parameters={"max_tokens": 2}), streaming)
 
     assert result.text == "You said:"
     assert result.finish_reason == "length"
@@ -177,7 +98,7 @@ def test_max_tokens_cuts_the_reply_with_a_length_finish(fake, streaming):
 
 @MODES
 def test_a_stop_sequence_ends_the_reply_before_it(fake, streaming):
-    result = call(fake, complete(streaming, ask("hello there", stop=[" there"])))
+    result = complete(fake, ask("hello there", stop=[" there"]), streaming)
 
     assert result.text == "You said: hello"
     assert result.finish_reason == "stop"
@@ -195,7 +116,7 @@ def test_parameters_pass_through_by_name_and_unset_ones_are_left_out(fake):
         "top_k": None,
         "response_format": None,
     }
-    call(fake, complete(False, ask(parameters=parameters, user="user-42")))
+    complete(fake, ask(parameters=parameters, user="user-42"))
 
     sent = fake.requests[-1].json()
     assert {k: sent[k] for k in parameters if k in sent} == {
@@ -211,7 +132,7 @@ def test_parameters_pass_through_by_name_and_unset_ones_are_left_out(fake):
 
 
 def test_a_parameter_cannot_overwrite_the_model_or_messages(fake):
-    call(fake, complete(False, ask(parameters={"model": "gpt-4o", "messages": []})))
+    complete(fake, ask(parameters={"model": "gpt-4o", "messages": []}))
 
     sent = fake.requests[-1].json()
     assert sent["model"] == MODEL
@@ -224,7 +145,7 @@ def test_a_parameter_cannot_overwrite_the_model_or_messages(fake):
 def test_tool_call_arguments_streamed_in_pieces_are_joined(fake):
     request = ask("What is the weather in Lisbon?", tools=[WEATHER])
 
-    events = call(fake, lambda adapter: gather(adapter.stream_llm(request)))
+    events = run(fake, lambda adapter: gather(adapter.stream_llm(request)))
 
     pieces = [event for event in events if isinstance(event, ToolCallDelta)]
     assert pieces[0].id and pieces[0].name == "get_weather"
@@ -243,7 +164,7 @@ async def _replay(events: list) -> AsyncIterator:
 
 
 def test_tools_are_offered_as_functions(fake):
-    result = call(fake, complete(False, ask("What is the weather in Oslo?", tools=[WEATHER])))
+    result = complete(fake, ask("What is the weather in Oslo?", tools=[WEATHER]))
 
     assert fake.requests[-1].json()["tools"] == [
         {
@@ -274,7 +195,7 @@ def test_a_tool_result_goes_back_as_a_tool_turn(fake, streaming):
         tools=[WEATHER],
     )
 
-    result = call(fake, complete(streaming, request))
+    result = complete(fake, request, streaming)
 
     assert result.text == "The tool said: 18°C and sunny"
     assistant, tool = fake.requests[-1].json()["messages"][1:]
@@ -300,7 +221,7 @@ def test_images_are_sent_as_image_url_content_parts(fake):
     content = [TextPart("What is this?"), ImagePart(url=image, detail="low")]
     request = LLMRequest(model=MODEL, messages=[Message(role="user", content=content)])
 
-    result = call(fake, complete(False, request))
+    result = complete(fake, request)
 
     assert fake.requests[-1].json()["messages"][0]["content"] == [
         {"type": "text", "text": "What is this?"},
@@ -315,7 +236,7 @@ def test_text_only_parts_are_sent_as_a_plain_string(fake):
         messages=[Message(role="user", content=[TextPart("Hello "), TextPart("again")])],
     )
 
-    call(fake, complete(False, request))
+    complete(fake, request)
 
     assert fake.requests[-1].json()["messages"][0]["content"] == "Hello again"
 
@@ -354,7 +275,7 @@ SCHEMA = {
     ],
 )
 def test_structured_output_asks_for_the_response_format(fake, parameters, sent_format):
-    result = call(fake, complete(False, ask("Answer in JSON", parameters=parameters)))
+    result = complete(fake, ask("Answer in JSON", parameters=parameters))
 
     sent = fake.requests[-1].json()
     assert sent["response_format"] == sent_format
@@ -364,7 +285,7 @@ def test_structured_output_asks_for_the_response_format(fake, parameters, sent_f
 
 def test_json_mode_without_the_word_json_is_refused_in_openais_words(fake):
     with pytest.raises(errors.InvokeBadRequestError) as caught:
-        call(fake, complete(False, ask("hello", parameters={"response_format": "json_object"})))
+        complete(fake, ask("hello", parameters={"response_format": "json_object"}))
 
     assert "must contain the word 'json'" in caught.value.provider_message
     assert caught.value.upstream_status == 400
@@ -382,7 +303,7 @@ def test_json_mode_without_the_word_json_is_refused_in_openais_words(fake):
 )
 def test_a_stream_from_a_less_complete_server_still_finishes(quirk):
     with FakeOpenAI(api_key=KEY, **quirk) as fake:
-        events = call(fake, lambda adapter: gather(adapter.stream_llm(ask("hello there"))))
+        events = run(fake, lambda adapter: gather(adapter.stream_llm(ask("hello there"))))
 
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "You said: hello there"
     assert events[-1] == Finish("stop")
@@ -391,7 +312,7 @@ def test_a_stream_from_a_less_complete_server_still_finishes(quirk):
 
 def test_a_stream_cut_off_midway_raises_after_the_deltas_that_arrived():
     with FakeOpenAI(api_key=KEY, drop_after=3) as fake:
-        seen, error = call(
+        seen, error = run(
             fake, lambda adapter: gather_until_error(adapter.stream_llm(ask("hello there")))
         )
 
@@ -404,7 +325,7 @@ def test_a_stream_that_ends_without_a_finish_or_done_is_a_connection_error(fake)
     chunk = {"id": "x", "object": "chat.completion.chunk", "choices": [delta]}
     fake.queue(Reply.sse([f"data: {json.dumps(chunk)}"]))
 
-    seen, error = call(fake, lambda adapter: gather_until_error(adapter.stream_llm(ask())))
+    seen, error = run(fake, lambda adapter: gather_until_error(adapter.stream_llm(ask())))
 
     assert seen == [TextDelta("Partial")]
     assert isinstance(error, errors.InvokeConnectionError)
@@ -415,7 +336,7 @@ def test_an_error_sent_inside_the_stream_is_mapped(fake):
     fake.queue(Reply.sse([f"data: {json.dumps(frame)}"]))
 
     with pytest.raises(errors.InvokeServerUnavailableError) as caught:
-        call(fake, lambda adapter: gather(adapter.stream_llm(ask())))
+        run(fake, lambda adapter: gather(adapter.stream_llm(ask())))
 
     assert caught.value.provider_message == "Upstream provider overloaded"
 
@@ -485,7 +406,7 @@ def test_error_statuses_map_to_our_errors_keeping_openais_message(
     request = ask(model=setup.get("model", MODEL))
 
     with pytest.raises(error) as caught:
-        call(fake, complete(streaming, request), api_key=setup.get("api_key", KEY))
+        complete(fake, request, streaming, api_key=setup.get("api_key", KEY))
 
     assert message in caught.value.provider_message
     assert caught.value.upstream_status == status
@@ -495,7 +416,7 @@ def test_a_rate_limit_carries_the_retry_after_seconds(fake):
     fake.queue(openai_error(429))
 
     with pytest.raises(errors.InvokeRateLimitError) as caught:
-        call(fake, complete(False, ask()))
+        complete(fake, ask())
 
     assert caught.value.retry_after == 20.0
 
@@ -503,7 +424,7 @@ def test_a_rate_limit_carries_the_retry_after_seconds(fake):
 @MODES
 def test_an_unreachable_server_is_a_connection_error(streaming):
     with pytest.raises(errors.InvokeConnectionError):
-        run(closed_port_url(), complete(streaming, ask()))
+        complete(None, ask(), streaming, base_url=closed_port_url("/v1"))
 
 
 # --- Headers -------------------------------------------------------------------------------
@@ -511,14 +432,14 @@ def test_an_unreachable_server_is_a_connection_error(streaming):
 
 def test_a_keyless_server_gets_no_authorization_header():
     with FakeOpenAI(api_key=None) as fake:
-        result = call(fake, complete(False, ask()), api_key=None)
+        result = complete(fake, ask(), api_key=None)
 
     assert result.text == "You said: hello there"
     assert "authorization" not in fake.requests[-1].headers
 
 
 def test_the_key_and_organization_go_in_headers(fake):
-    call(fake, complete(False, ask()), credentials={"openai_organization": "org-123"})
+    complete(fake, ask(), credentials={"openai_organization": "org-123"})
 
     headers = fake.requests[-1].headers
     assert headers["authorization"] == f"Bearer {KEY}"
@@ -531,7 +452,7 @@ def test_the_key_and_organization_go_in_headers(fake):
 def test_embeddings_come_back_one_per_text_in_order_from_one_request(fake):
     texts = ["alpha", "beta gamma", "alpha"]
 
-    result = call(fake, lambda adapter: adapter.embed("text-embedding-3-small", texts))
+    result = run(fake, lambda adapter: adapter.embed("text-embedding-3-small", texts))
 
     assert result.vectors == [fake_vector(text, 8) for text in texts]
     assert result.vectors[0] == result.vectors[2] != result.vectors[1]
@@ -541,14 +462,14 @@ def test_embeddings_come_back_one_per_text_in_order_from_one_request(fake):
 
 
 def test_embedding_nothing_sends_nothing(fake):
-    result = call(fake, lambda adapter: adapter.embed("text-embedding-3-small", []))
+    result = run(fake, lambda adapter: adapter.embed("text-embedding-3-small", []))
 
     assert result.vectors == []
     assert fake.requests == []
 
 
 def test_listed_models_get_a_guessed_model_type(fake):
-    models = call(fake, lambda adapter: adapter.list_models())
+    models = run(fake, lambda adapter: adapter.list_models())
 
     assert {m.model: m.model_type for m in models} == {
         "gpt-4o-mini": "llm",
@@ -569,7 +490,7 @@ def test_listed_models_get_a_guessed_model_type(fake):
     ],
 )
 def test_moderation_reports_flagged_categories(fake, text, flagged):
-    result = call(fake, lambda adapter: adapter.moderate("omni-moderation-latest", text))
+    result = run(fake, lambda adapter: adapter.moderate("omni-moderation-latest", text))
 
     assert result.flagged is flagged
     assert result.categories["violence"] is flagged
@@ -577,7 +498,7 @@ def test_moderation_reports_flagged_categories(fake, text, flagged):
 
 
 def test_speech_streams_back_the_audio_bytes(fake):
-    chunks = call(
+    chunks = run(
         fake,
         lambda adapter: gather(adapter.text_to_speech("tts-1", "Good morning", voice="alloy")),
     )
@@ -593,7 +514,7 @@ def test_speech_streams_back_the_audio_bytes(fake):
 
 def test_speech_cut_off_midway_is_a_connection_error():
     with FakeOpenAI(api_key=KEY, drop_after=2) as fake:
-        chunks, error = call(
+        chunks, error = run(
             fake,
             lambda adapter: gather_until_error(
                 adapter.text_to_speech("tts-1", "Good morning", voice="alloy")
@@ -605,7 +526,7 @@ def test_speech_cut_off_midway_is_a_connection_error():
 
 
 def test_transcription_uploads_the_audio_as_a_form(fake):
-    text = call(
+    text = run(
         fake,
         lambda adapter: adapter.speech_to_text(
             "whisper-1", fake_speech("Good morning"), filename="greeting.mp3"
@@ -624,7 +545,7 @@ def test_transcription_uploads_the_audio_as_a_form(fake):
 
 @MODES
 def test_azure_calls_the_deployment_with_api_version_and_api_key(azure, streaming):
-    result = call_azure(azure, complete(streaming, ask(model="chat")))
+    result = AZURE.complete(azure, ask(model="chat"), streaming)
 
     assert result.text == "You said: hello there"
     assert result.usage == Usage(2, 4)
@@ -638,7 +559,7 @@ def test_azure_calls_the_deployment_with_api_version_and_api_key(azure, streamin
 def test_azure_api_version_comes_from_the_credentials(azure):
     credentials = {"openai_api_version": "2024-06-01"}
 
-    events = call_azure(
+    events = AZURE.run(
         azure,
         lambda adapter: gather(adapter.stream_llm(ask(model="chat"))),
         credentials=credentials,
@@ -652,7 +573,7 @@ def test_azure_api_version_comes_from_the_credentials(azure):
 
 
 def test_azure_embeddings_use_the_deployment_path(azure):
-    result = call_azure(azure, lambda adapter: adapter.embed("embedding", ["one", "two"]))
+    result = AZURE.run(azure, lambda adapter: adapter.embed("embedding", ["one", "two"]))
 
     assert result.vectors == [fake_vector("one", 8), fake_vector("two", 8)]
     assert azure.requests[-1].path == "/openai/deployments/embedding/embeddings"
@@ -677,9 +598,9 @@ def test_azure_embeddings_use_the_deployment_path(azure):
 )
 def test_azure_errors_keep_azures_message(azure, setup, error, message):
     with pytest.raises(error) as caught:
-        call_azure(
+        AZURE.complete(
             azure,
-            complete(False, ask(model=setup.get("model", "chat"))),
+            ask(model=setup.get("model", "chat")),
             api_key=setup.get("api_key", AZURE_KEY),
         )
 
@@ -690,7 +611,7 @@ def test_azure_rate_limit_carries_retry_after(azure):
     azure.queue(azure_error(429))
 
     with pytest.raises(errors.InvokeRateLimitError) as caught:
-        call_azure(azure, complete(True, ask(model="chat")))
+        AZURE.complete(azure, ask(model="chat"), streaming=True)
 
     assert caught.value.retry_after == 6.0
     assert "exceeded token rate limit" in caught.value.provider_message
@@ -698,4 +619,4 @@ def test_azure_rate_limit_carries_retry_after(azure):
 
 def test_azure_cannot_list_deployments(azure):
     with pytest.raises(errors.InvokeBadRequestError):
-        call_azure(azure, lambda adapter: adapter.list_models())
+        AZURE.run(azure, lambda adapter: adapter.list_models())

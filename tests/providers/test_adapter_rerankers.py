@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import types
 
-import httpx
 import pytest
 
 from apps.providers.runtime import errors
@@ -30,6 +28,7 @@ from tests.fakes.rerankers import (
     tei_error,
     voyage_error,
 )
+from tests.providers.adapter_harness import AdapterHarness, closed_port_url, fake_fixtures
 
 DOCUMENTS = [
     "Bananas are yellow.",
@@ -42,57 +41,25 @@ BEST_FIRST = [1, 2, 3, 0]
 TEXTS = ["first text", "second text", "third text"]
 
 
-@pytest.fixture(scope="module")
-def servers():
-    with FakeJina() as jina, FakeVoyage() as voyage, FakeTEI() as tei:
-        yield {"jina": jina, "voyage": voyage, "tei": tei}
+jina_server, jina = fake_fixtures(FakeJina, name="jina")
+voyage_server, voyage = fake_fixtures(FakeVoyage, name="voyage")
+tei_server, tei = fake_fixtures(FakeTEI, name="tei")
 
 
 @pytest.fixture
-def jina(servers):
-    servers["jina"].reset()
-    return servers["jina"]
-
-
-@pytest.fixture
-def voyage(servers):
-    servers["voyage"].reset()
-    return servers["voyage"]
-
-
-@pytest.fixture
-def tei(servers):
-    servers["tei"].reset()
-    return servers["tei"]
+def servers(jina_server, voyage_server, tei_server):
+    return {"jina": jina_server, "voyage": voyage_server, "tei": tei_server}
 
 
 SERVICES = {
-    "jina": (JinaAdapter, "/v1", JINA_KEY),
-    "voyage": (VoyageAdapter, "/v1", VOYAGE_KEY),
-    "tei": (TEIAdapter, "", None),
+    "jina": AdapterHarness(JinaAdapter, "/v1", "jina", JINA_KEY),
+    "voyage": AdapterHarness(VoyageAdapter, "/v1", "voyage", VOYAGE_KEY),
+    "tei": AdapterHarness(TEIAdapter, "", "tei", None),
 }
 
 
-def run(protocol: str, fake, action, *, base_url: str | None = None, api_key: str | None = ""):
-    adapter_class, base_path, default_key = SERVICES[protocol]
-
-    async def main():
-        async with httpx.AsyncClient() as http:
-            connection = Connection(
-                base_url=base_url or fake.url + base_path,
-                api_key=default_key if api_key == "" else api_key,
-                http=http,
-                provider=protocol,
-            )
-            return await action(adapter_class(connection))
-
-    return asyncio.run(main())
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def run(protocol: str, fake, action, **connection):
+    return SERVICES[protocol].run(fake, action, **connection)
 
 
 # --- Jina ----------------------------------------------------------------------------------
@@ -307,7 +274,7 @@ def test_a_wrong_key_is_an_authorization_error(servers, protocol):
 
 @pytest.mark.parametrize("protocol", ["jina", "voyage", "tei"])
 def test_connection_refused_is_a_connection_error(servers, protocol):
-    base_url = f"http://127.0.0.1:{closed_port()}"
+    base_url = closed_port_url()
 
     with pytest.raises(errors.InvokeConnectionError):
         run(protocol, servers[protocol], lambda a: a.embed("m", ["a"]), base_url=base_url)

@@ -8,13 +8,19 @@ must be one), it falls back to an instruction in the system prompt, as does "jso
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import AsyncIterator
-from urllib.parse import unquote_to_bytes
 
 from apps.providers.runtime import errors
-from apps.providers.runtime.adapters.base import Adapter, map_status, sse_events
+from apps.providers.runtime.adapters.base import (
+    Adapter,
+    arguments_object,
+    data_url_parts,
+    event_json,
+    map_status,
+    requested_format,
+    sse_events,
+)
 from apps.providers.runtime.types import (
     Finish,
     ImagePart,
@@ -48,43 +54,6 @@ _ERROR_STATUS = {
     "api_error": 500,
     "overloaded_error": 529,
 }
-
-
-# --- Helpers other protocols share (candidates for adapters/base.py) ------------------------
-
-
-def data_url_parts(url: str) -> tuple[str, str] | None:
-    """(media type, base64 data) of a data: URL; None for any other URL."""
-    if not url.startswith("data:"):
-        return None
-    header, _, payload = url[5:].partition(",")
-    media_type, *params = header.split(";")
-    if "base64" in params:
-        data = "".join(payload.split())
-    else:
-        data = base64.b64encode(unquote_to_bytes(payload)).decode()
-    return media_type or "text/plain", data
-
-
-def requested_format(parameters: dict) -> tuple[str, dict | None]:
-    """What response_format asks for: ("text" | "json_object" | "json_schema", schema).
-
-    The schema (for "json_schema" only) comes from the `json_schema` parameter, or from
-    response_format itself when that is already in OpenAI's shape. It may be the bare schema
-    or OpenAI's wrapper {"name", "schema"}, as a dict or as JSON text (a form field)."""
-    kind, raw = parameters.get("response_format") or "text", parameters.get("json_schema")
-    if isinstance(kind, dict):
-        kind, raw = kind.get("type") or "text", kind.get("json_schema", raw)
-    if kind != "json_schema":
-        return kind, None
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError as exc:
-            raise errors.InvokeBadRequestError("json_schema is not valid JSON") from exc
-    if not isinstance(raw, dict) or not raw:
-        raise errors.InvokeBadRequestError('response_format "json_schema" needs a json_schema')
-    return kind, raw["schema"] if isinstance(raw.get("schema"), dict) else raw
 
 
 # --- Adapter ----------------------------------------------------------------------------
@@ -203,7 +172,8 @@ def _blocks(message: Message) -> list[dict]:
         ]
     blocks = _parts(message)
     for call in message.tool_calls:
-        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": _input(call)})
+        arguments = arguments_object(call.arguments)  # a tool_use input must be an object
+        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": arguments})
     return blocks
 
 
@@ -225,15 +195,6 @@ def _image(part: ImagePart) -> dict:
         return {"type": "image", "source": {"type": "url", "url": part.url}}
     media_type, data = parsed
     return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
-
-
-def _input(call: ToolCall) -> dict:
-    """A tool_use input must be an object; arguments the model garbled become {}."""
-    try:
-        value = json.loads(call.arguments or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 # --- Response ---------------------------------------------------------------------------
@@ -301,12 +262,7 @@ class _StreamReader:
         self._empty_input: dict[int, dict] = {}  # tool blocks no argument piece reached yet
 
     def feed(self, event: str, raw: str) -> list[LLMEvent]:
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise errors.InvokeConnectionError(
-                "The provider sent a malformed event", provider_message=raw[:200]
-            ) from exc
+        data = event_json(raw)
         kind = data.get("type", event)
         if kind == "error":
             raise stream_error(data)

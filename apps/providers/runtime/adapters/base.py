@@ -3,14 +3,21 @@
 An adapter turns our types (runtime/types.py) into one protocol's HTTP requests and its
 responses (JSON, SSE, NDJSON) back into our types, and maps its errors onto
 runtime/errors.py. It holds no state of its own beyond the connection it is given, so one
-adapter instance serves one call."""
+adapter instance serves one call.
+
+What more than one protocol needs lives here, below the class, so that protocol modules
+never import each other; each keeps only its own wire mapping."""
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
+from urllib.parse import unquote_to_bytes
 
 import httpx
 
@@ -23,10 +30,12 @@ from apps.providers.runtime.types import (
     LLMResult,
     ModerationResult,
     RemoteModel,
+    RerankItem,
     RerankResult,
     TextDelta,
     ToolCall,
     ToolCallDelta,
+    ToolSpec,
     UsageEvent,
 )
 
@@ -46,6 +55,8 @@ class Adapter:
     protocol: ClassVar[str]
     # Most inputs one embedding request may carry; callers batch to this.
     max_embedding_batch: ClassVar[int] = 96
+    # Statuses a provider uses in its own sense, as the ones map_status knows.
+    status_aliases: ClassVar[dict[int, int]] = {}
 
     def __init__(self, connection: Connection):
         self.conn = connection
@@ -101,40 +112,54 @@ class Adapter:
             return str(data.get("message") or data.get("detail") or error)[:500]
         return str(data)[:500]
 
+    def bearer_headers(self) -> dict[str, str]:
+        """`Authorization: Bearer <key>`, or no header at all for a keyless server."""
+        return {"Authorization": f"Bearer {self.conn.api_key}"} if self.conn.api_key else {}
+
     async def check(self, response: httpx.Response) -> httpx.Response:
         """Raise the mapped error for a non-2xx response (reading the body if streamed)."""
         if response.is_success:
             return response
         body = await response.aread()
-        raise map_status(response.status_code, self.error_message(body), response.headers)
+        raise self.error_for(response.status_code, body, response.headers)
+
+    def error_for(self, status: int, body: bytes, headers: httpx.Headers) -> errors.InvokeError:
+        """Our error for an error reply; protocols whose bodies say more override this."""
+        mapped = map_status(
+            self.status_aliases.get(status, status), self.error_message(body), headers
+        )
+        mapped.upstream_status = status
+        return mapped
 
     async def send(self, method: str, path: str, **kwargs) -> httpx.Response:
-        try:
+        with self._transport_errors():
             response = await self.http.request(method, self.url(path), **kwargs)
-        except httpx.TimeoutException as exc:
-            raise errors.InvokeConnectionError(f"{self.conn.provider} timed out") from exc
-        except httpx.TransportError as exc:
-            raise errors.InvokeConnectionError(
-                f"Could not reach {self.conn.provider}", provider_message=str(exc)
-            ) from exc
         return await self.check(response)
 
     async def open_stream(self, method: str, path: str, **kwargs) -> httpx.Response:
         """Start a streamed request; the caller must `aclose()` the response."""
-        try:
+        with self._transport_errors():
             request = self.http.build_request(method, self.url(path), **kwargs)
             response = await self.http.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise errors.InvokeConnectionError(f"{self.conn.provider} timed out") from exc
-        except httpx.TransportError as exc:
-            raise errors.InvokeConnectionError(
-                f"Could not reach {self.conn.provider}", provider_message=str(exc)
-            ) from exc
         try:
             return await self.check(response)
         except BaseException:
             await response.aclose()
             raise
+
+    @contextmanager
+    def _transport_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise errors.InvokeConnectionError(f"{self.conn.provider} timed out") from exc
+        except httpx.TransportError as exc:
+            raise errors.InvokeConnectionError(
+                f"Could not reach {self.conn.provider}", provider_message=str(exc)
+            ) from exc
+
+
+# --- Errors ---------------------------------------------------------------------------------
 
 
 def map_status(status: int, message: str, headers: httpx.Headers | dict | None = None):
@@ -158,12 +183,15 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+# --- Reading replies --------------------------------------------------------------------------
+
+
 async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
     """Server-Sent Events as (event, data) pairs; `event` is "message" when unnamed.
 
     A stream cut off mid-way raises InvokeConnectionError, never a silent end."""
     event, data = "message", []
-    try:
+    with stream_errors():
         async for line in response.aiter_lines():
             if not line:
                 if data:
@@ -177,27 +205,50 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]
                 data.append(line[5:].removeprefix(" "))
         if data:
             yield event, "\n".join(data)
-    except (httpx.TransportError, httpx.StreamError) as exc:
-        raise errors.InvokeConnectionError(
-            "The provider's stream broke off", provider_message=str(exc)
-        ) from exc
 
 
 async def ndjson_lines(response: httpx.Response) -> AsyncIterator[dict]:
     """One JSON object per line (Ollama); a broken stream raises InvokeConnectionError."""
-    try:
+    with stream_errors():
         async for line in response.aiter_lines():
             if line.strip():
-                try:
-                    yield json.loads(line)
-                except ValueError as exc:
-                    raise errors.InvokeConnectionError(
-                        "The provider sent a malformed line", provider_message=line[:200]
-                    ) from exc
+                yield event_json(line)
+
+
+@contextmanager
+def stream_errors(what: str = "stream") -> Iterator[None]:
+    """A response body that breaks off while we read it is a connection error."""
+    try:
+        yield
     except (httpx.TransportError, httpx.StreamError) as exc:
         raise errors.InvokeConnectionError(
-            "The provider's stream broke off", provider_message=str(exc)
+            f"The provider's {what} broke off", provider_message=str(exc)
         ) from exc
+
+
+def event_json(data: str) -> dict:
+    """One stream event's JSON object ({} for any other JSON value); a malformed one means
+    the stream is broken."""
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise errors.InvokeConnectionError(
+            "The provider sent a malformed event", provider_message=data[:200]
+        ) from exc
+    return value if isinstance(value, dict) else {}
+
+
+def read_json(response: httpx.Response) -> dict:
+    """A whole reply's JSON object; anything else is the provider's fault, not the caller's."""
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise errors.InvokeConnectionError(
+            "The provider sent an unreadable reply", provider_message=response.text[:200]
+        ) from exc
+    if not isinstance(data, dict):
+        raise errors.InvokeConnectionError("The provider sent an unexpected reply")
+    return data
 
 
 async def collect(model: str, events: AsyncIterator[LLMEvent]) -> LLMResult:
@@ -220,3 +271,118 @@ async def collect(model: str, events: AsyncIterator[LLMEvent]) -> LLMResult:
     result.text = "".join(text)
     result.tool_calls = [calls[i] for i in sorted(calls)]
     return result
+
+
+def tool_finish(reason: str, *, called_tools: bool) -> str:
+    """Several protocols say "stop" after a tool call; callers act on "tool_calls"."""
+    return "tool_calls" if called_tools and reason == "stop" else reason
+
+
+def vectors_for(texts: list[str], vectors: list) -> list:
+    """`vectors`, once it is sure there is one for each text."""
+    if len(vectors) != len(texts):
+        raise errors.InvokeConnectionError(
+            f"The provider returned {len(vectors)} vectors for {len(texts)} texts"
+        )
+    return vectors
+
+
+def ranked(
+    scores: Iterable[tuple[int, float]], documents: list[str], top_n: int | None
+) -> list[RerankItem]:
+    """(index, score) pairs as RerankItems, best first, cut to top_n, each with the text of
+    its input document (whatever the service echoes)."""
+    items = [RerankItem(index=i, score=float(score), text=documents[i]) for i, score in scores]
+    items.sort(key=lambda item: -item.score)
+    return items[:top_n] if top_n is not None else items
+
+
+# --- Request pieces several protocols share -----------------------------------------------
+
+
+def json_schema_spec(value: dict | str | None) -> dict:
+    """The json_schema parameter as OpenAI's wrapper {"name", "schema", "strict"?}. Accepts
+    that wrapper or a bare JSON schema, as a dict or as JSON text (a form field)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise errors.InvokeBadRequestError("The JSON schema is not valid JSON") from exc
+    if not isinstance(value, dict) or not value:
+        raise errors.InvokeBadRequestError("Structured output needs a JSON schema")
+    if isinstance(value.get("schema"), dict):
+        return {"name": "response", **value}
+    return {"name": "response", "schema": value}
+
+
+def requested_format(parameters: dict) -> tuple[str, dict | None]:
+    """What response_format asks for: ("text" | "json_object" | "json_schema", schema).
+
+    The bare schema (for "json_schema" only) comes from the `json_schema` parameter, or from
+    response_format itself when that is already in OpenAI's shape."""
+    kind, raw = parameters.get("response_format") or "text", parameters.get("json_schema")
+    if isinstance(kind, dict):
+        kind, raw = kind.get("type") or "text", kind.get("json_schema", raw)
+    if kind != "json_schema":
+        return kind, None
+    return kind, json_schema_spec(raw)["schema"]
+
+
+def function_tool(tool: ToolSpec) -> dict:
+    """A tool in OpenAI's function shape, which Ollama and Cohere take too."""
+    function: dict = {"name": tool.name, "parameters": tool.parameters}
+    if tool.description:
+        function["description"] = tool.description
+    return {"type": "function", "function": function}
+
+
+def arguments_object(arguments: str) -> dict:
+    """A tool call's arguments as the object most protocols want back, where we keep the
+    model's text; arguments the model garbled become {}."""
+    try:
+        value = json.loads(arguments or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def new_call_id() -> str:
+    """An id for a tool call the protocol sent without one (our tool turns need one)."""
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def data_url_parts(url: str) -> tuple[str, str] | None:
+    """(media type, base64 data) of a data: URL; None for any other URL."""
+    if not url.startswith("data:"):
+        return None
+    header, _, payload = url[5:].partition(",")
+    media_type, *params = header.split(";")
+    if "base64" in params:
+        data = "".join(payload.split())
+    else:
+        data = base64.b64encode(unquote_to_bytes(payload)).decode()
+    return media_type or "text/plain", data
+
+
+async def fetch_image(http: httpx.AsyncClient, url: str, max_bytes: int) -> tuple[str, str]:
+    """(media type, base64 data) of a linked image, for protocols that only take images
+    inline. Fetched through the connection's (SSRF-guarded) client, at most `max_bytes`."""
+    body = bytearray()
+    try:
+        async with http.stream("GET", url) as response:
+            if not response.is_success:
+                raise errors.InvokeBadRequestError(
+                    f"Could not fetch the image at {url} ({response.status_code})"
+                )
+            media_type = response.headers.get("content-type", "").split(";")[0].strip()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise errors.InvokeBadRequestError(
+                        f"The image at {url} is over {max_bytes // 2**20} MB"
+                    )
+    except httpx.HTTPError as exc:
+        raise errors.InvokeBadRequestError(
+            f"Could not fetch the image at {url}", provider_message=str(exc)
+        ) from exc
+    return media_type, base64.b64encode(bytes(body)).decode()

@@ -6,16 +6,17 @@ than passing a cut-short answer off as complete."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
-import httpx
-
 from apps.providers.runtime import errors
-
-# Shared with the Anthropic adapter, where it was first needed.
-from apps.providers.runtime.adapters.anthropic import requested_format
-from apps.providers.runtime.adapters.base import Adapter, map_status, sse_events
+from apps.providers.runtime.adapters.base import (
+    Adapter,
+    event_json,
+    function_tool,
+    ranked,
+    requested_format,
+    sse_events,
+)
 from apps.providers.runtime.types import (
     EmbeddingResult,
     Finish,
@@ -24,13 +25,11 @@ from apps.providers.runtime.types import (
     LLMRequest,
     LLMResult,
     Message,
-    RerankItem,
     RerankResult,
     TextDelta,
     TextPart,
     ToolCall,
     ToolCallDelta,
-    ToolSpec,
     Usage,
     UsageEvent,
 )
@@ -47,28 +46,17 @@ _PARAMETERS = {
     "frequency_penalty": "frequency_penalty",
 }
 _INPUT_TYPES = {"document": "search_document", "query": "search_query"}
-# Cohere's own statuses, as the ones our mapping knows: 498 is an invalid token,
-# 402 an account out of credit (a quota, so another credential may still work).
-_STATUS_ALIASES = {498: 401, 402: 429}
 
 
 class CohereAdapter(Adapter):
     protocol = "cohere"
     max_embedding_batch = 96
+    # Cohere's own statuses, as the ones our mapping knows: 498 is an invalid token,
+    # 402 an account out of credit (a quota, so another credential may still work).
+    status_aliases = {498: 401, 402: 429}
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.conn.api_key or ''}"}
-
-    async def check(self, response: httpx.Response) -> httpx.Response:
-        if response.is_success:
-            return response
-        body = await response.aread()
-        status = response.status_code
-        mapped = map_status(
-            _STATUS_ALIASES.get(status, status), self.error_message(body), response.headers
-        )
-        mapped.upstream_status = status
-        raise mapped
 
     # --- LLM -----------------------------------------------------------------------
     async def invoke_llm(self, request: LLMRequest) -> LLMResult:
@@ -83,7 +71,7 @@ class CohereAdapter(Adapter):
         ended = False
         try:
             async for event, data in sse_events(response):
-                chunk = _chunk(data)
+                chunk = event_json(data)
                 kind = chunk.get("type", event)
                 for item in stream_events(kind, chunk):
                     yield item
@@ -119,12 +107,8 @@ class CohereAdapter(Adapter):
         if top_n is not None:
             payload["top_n"] = top_n
         response = await self.send("POST", "rerank", json=payload, headers=self._headers())
-        items = [
-            RerankItem(index=r["index"], score=r["relevance_score"], text=documents[r["index"]])
-            for r in response.json()["results"]
-        ]
-        items.sort(key=lambda item: -item.score)
-        return RerankResult(items=items[:top_n] if top_n is not None else items)
+        scores = ((r["index"], r["relevance_score"]) for r in response.json()["results"])
+        return RerankResult(items=ranked(scores, documents, top_n))
 
 
 # --- Request ----------------------------------------------------------------------------
@@ -139,24 +123,13 @@ def build_payload(request: LLMRequest) -> dict:
     if request.stop:
         payload["stop_sequences"] = list(request.stop)
     if request.tools:
-        payload["tools"] = [_tool(spec) for spec in request.tools]
+        payload["tools"] = [function_tool(spec) for spec in request.tools]
     kind, schema = requested_format(params)
     if schema is not None:
         payload["response_format"] = {"type": "json_object", "json_schema": schema}
     elif kind == "json_object":
         payload["response_format"] = {"type": "json_object"}
     return payload
-
-
-def _tool(spec: ToolSpec) -> dict:
-    return {
-        "type": "function",
-        "function": {
-            "name": spec.name,
-            "description": spec.description,
-            "parameters": spec.parameters,
-        },
-    }
 
 
 def _message(message: Message) -> dict:
@@ -224,15 +197,6 @@ def _usage(usage: dict) -> Usage:
         input_tokens=int(counts.get("input_tokens") or 0),
         output_tokens=int(counts.get("output_tokens") or 0),
     )
-
-
-def _chunk(data: str) -> dict:
-    try:
-        return json.loads(data)
-    except ValueError as exc:
-        raise errors.InvokeConnectionError(
-            "The provider sent a malformed event", provider_message=data[:200]
-        ) from exc
 
 
 def stream_events(kind: str, chunk: dict) -> list[LLMEvent]:

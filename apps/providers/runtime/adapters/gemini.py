@@ -8,18 +8,25 @@ fileData only takes URIs of Google's own Files API."""
 
 from __future__ import annotations
 
-import base64
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterable
 
 import httpx
 
 from apps.providers.runtime import errors
-
-# Shared with the Anthropic adapter, where they were first needed.
-from apps.providers.runtime.adapters.anthropic import data_url_parts, requested_format
-from apps.providers.runtime.adapters.base import Adapter, collect, map_status, sse_events
+from apps.providers.runtime.adapters.base import (
+    Adapter,
+    arguments_object,
+    collect,
+    data_url_parts,
+    event_json,
+    fetch_image,
+    map_status,
+    new_call_id,
+    requested_format,
+    sse_events,
+    tool_finish,
+)
 from apps.providers.runtime.types import (
     EmbeddingResult,
     Finish,
@@ -31,7 +38,6 @@ from apps.providers.runtime.types import (
     RemoteModel,
     TextDelta,
     TextPart,
-    ToolCall,
     ToolCallDelta,
     ToolSpec,
     Usage,
@@ -92,15 +98,12 @@ class GeminiAdapter(Adapter):
     def _headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.conn.api_key or ""}
 
-    async def check(self, response: httpx.Response) -> httpx.Response:
-        if response.is_success:
-            return response
-        body = await response.aread()
+    def error_for(self, status: int, body: bytes, headers: httpx.Headers) -> errors.InvokeError:
         try:
             data = json.loads(body)
         except ValueError:
             data = body.decode(errors="replace")
-        raise gemini_error(response.status_code, data, response.headers)
+        return gemini_error(status, data, headers)
 
     # --- LLM -----------------------------------------------------------------------
     async def invoke_llm(self, request: LLMRequest) -> LLMResult:
@@ -120,7 +123,7 @@ class GeminiAdapter(Adapter):
         reader = _Reader()
         try:
             async for _, data in sse_events(response):
-                for event in reader.feed(_chunk(data)):
+                for event in reader.feed(event_json(data)):
                     yield event
         finally:
             await response.aclose()
@@ -175,31 +178,13 @@ class GeminiAdapter(Adapter):
 
     async def _image(self, url: str) -> dict:
         parsed = data_url_parts(url)
-        if parsed is None:
-            parsed = await self._download(url)
-        media_type, data = parsed
+        if parsed is not None:
+            media_type, data = parsed
+        else:
+            media_type, data = await fetch_image(self.http, url, MAX_INLINE_BYTES)
+            if not media_type.startswith("image/"):
+                raise errors.InvokeBadRequestError(f"{url} is not an image ({media_type or '?'})")
         return {"inlineData": {"mimeType": media_type, "data": data}}
-
-    async def _download(self, url: str) -> tuple[str, str]:
-        body = bytearray()
-        try:
-            async with self.http.stream("GET", url) as response:
-                if not response.is_success:
-                    raise errors.InvokeBadRequestError(
-                        f"Could not fetch the image at {url} ({response.status_code})"
-                    )
-                media_type = response.headers.get("content-type", "").split(";")[0].strip()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_INLINE_BYTES:
-                        raise errors.InvokeBadRequestError(f"The image at {url} is over 20 MB")
-        except httpx.HTTPError as exc:
-            raise errors.InvokeBadRequestError(
-                f"Could not fetch the image at {url}", provider_message=str(exc)
-            ) from exc
-        if not media_type.startswith("image/"):
-            raise errors.InvokeBadRequestError(f"{url} is not an image ({media_type or '?'})")
-        return media_type, base64.b64encode(bytes(body)).decode()
 
     # --- Embeddings and models -------------------------------------------------------
     async def embed(
@@ -293,16 +278,9 @@ def _declaration(spec: ToolSpec) -> dict:
 def _assistant_parts(message: Message) -> list[dict]:
     parts: list[dict] = [{"text": message.text}] if message.text else []
     for call in message.tool_calls:
-        parts.append({"functionCall": {"name": call.name, "args": _args(call)}})
+        args = arguments_object(call.arguments)
+        parts.append({"functionCall": {"name": call.name, "args": args}})
     return parts
-
-
-def _args(call: ToolCall) -> dict:
-    try:
-        value = json.loads(call.arguments or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _function_response(message: Message, names: dict[str, str]) -> dict:
@@ -343,15 +321,6 @@ def _retry_delay(details: list[dict]) -> float | None:
             except ValueError:
                 return None
     return None
-
-
-def _chunk(data: str) -> dict:
-    try:
-        return json.loads(data)
-    except ValueError as exc:
-        raise errors.InvokeConnectionError(
-            "The provider sent a malformed event", provider_message=data[:200]
-        ) from exc
 
 
 def _usage(metadata: dict) -> Usage:
@@ -418,7 +387,7 @@ class _Reader:
     def _call(self, call: dict) -> ToolCallDelta:
         delta = ToolCallDelta(
             index=self.calls,
-            id=call.get("id") or f"call_{uuid.uuid4().hex[:24]}",
+            id=call.get("id") or new_call_id(),
             name=call["name"],
             arguments=json.dumps(call.get("args") or {}),
         )
@@ -429,5 +398,5 @@ class _Reader:
         if self.finish is None:
             raise errors.InvokeConnectionError("The provider's answer ended without a finish")
         # Gemini says STOP after function calls too.
-        reason = "tool_calls" if self.calls and self.finish == "stop" else self.finish
+        reason = tool_finish(self.finish, called_tools=self.calls > 0)
         return [UsageEvent(self.usage), Finish(reason)]

@@ -15,8 +15,7 @@ import threading
 from typing import Any
 
 from apps.providers.runtime import errors
-from apps.providers.runtime.adapters.base import Adapter, Connection
-from apps.providers.runtime.adapters.rerankers import ranked
+from apps.providers.runtime.adapters.base import Adapter, Connection, ranked
 from apps.providers.runtime.types import EmbeddingResult, RerankResult
 
 INSTALL_HINT = "Local models need the `local` extra: pip install -e '.[local]'"

@@ -3,22 +3,24 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
-from urllib.parse import unquote_to_bytes
-
-import httpx
 
 from apps.providers.runtime import errors
-from apps.providers.runtime.adapters.base import Adapter, map_status, ndjson_lines
-from apps.providers.runtime.adapters.openai import (
-    finish_reason,
-    json_schema_spec,
+from apps.providers.runtime.adapters.base import (
+    Adapter,
+    arguments_object,
+    data_url_parts,
+    fetch_image,
+    function_tool,
+    map_status,
+    ndjson_lines,
+    new_call_id,
     read_json,
-    tool_body,
+    requested_format,
+    tool_finish,
+    vectors_for,
 )
 from apps.providers.runtime.types import (
     EmbeddingResult,
@@ -39,7 +41,7 @@ from apps.providers.runtime.types import (
 # Parameters that go at the top of the body; every other one is a model option.
 _TOP_LEVEL = frozenset({"keep_alive", "think"})
 _SHAPING = frozenset({"response_format", "json_schema"})
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # for a linked image we fetch and send inline
 
 
 # --- Request mapping ---------------------------------------------------------------------
@@ -62,21 +64,10 @@ def options_from(request: LLMRequest) -> dict[str, Any]:
 
 def format_from(parameters: dict) -> str | dict | None:
     """Structured output: "json", or the JSON schema itself (Ollama wants it unwrapped)."""
-    kind = parameters.get("response_format")
-    if kind == "json_object":
-        return "json"
-    if kind == "json_schema":
-        return json_schema_spec(parameters.get("json_schema"))["schema"]
-    return None
-
-
-def arguments_object(arguments: str) -> dict:
-    """Ollama takes a tool call's arguments as an object, where we keep the model's text."""
-    try:
-        value = json.loads(arguments or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+    kind, schema = requested_format(parameters)
+    if schema is not None:
+        return schema
+    return "json" if kind == "json_object" else None
 
 
 def arguments_text(arguments: Any) -> str:
@@ -87,7 +78,7 @@ def tool_call_from(call: dict) -> ToolCall:
     function = call.get("function") or {}
     return ToolCall(
         # Ollama gives no call ids (newer versions may); our tool turns need one.
-        id=call.get("id") or f"call_{uuid.uuid4().hex[:24]}",
+        id=call.get("id") or new_call_id(),
         name=function.get("name") or "",
         arguments=arguments_text(function.get("arguments")),
     )
@@ -103,7 +94,7 @@ def usage_from(data: dict) -> Usage:
 def done_reason(data: dict, *, called_tools: bool) -> str:
     # Besides stop and length Ollama says "load"/"unload" for turns that only moved a model.
     reason = "length" if data.get("done_reason") == "length" else "stop"
-    return finish_reason(reason, called_tools=called_tools)
+    return tool_finish(reason, called_tools=called_tools)
 
 
 def guess_model_type(model: dict) -> str:
@@ -119,11 +110,9 @@ def guess_model_type(model: dict) -> str:
 
 
 class OllamaAdapter(Adapter):
-    protocol: ClassVar[str] = "ollama"
+    """Ollama itself takes no key; a proxy in front of it (or ollama.com) may, as a Bearer."""
 
-    def headers(self) -> dict[str, str]:
-        # Ollama itself takes no key; a proxy in front of it (or ollama.com) may.
-        return {"Authorization": f"Bearer {self.conn.api_key}"} if self.conn.api_key else {}
+    protocol: ClassVar[str] = "ollama"
 
     async def chat_body(self, request: LLMRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -138,7 +127,7 @@ class OllamaAdapter(Adapter):
         if output_format is not None:
             body["format"] = output_format
         if request.tools:
-            body["tools"] = [tool_body(tool) for tool in request.tools]
+            body["tools"] = [function_tool(tool) for tool in request.tools]
         for name in _TOP_LEVEL:
             if request.parameters.get(name) is not None:
                 body[name] = request.parameters[name]
@@ -175,33 +164,19 @@ class OllamaAdapter(Adapter):
 
     async def image_base64(self, image: ImagePart) -> str:
         """Ollama takes images inline as bare base64: data: URLs are unwrapped, linked images
-        fetched through our (SSRF-guarded) client."""
-        if image.url.startswith("data:"):
-            header, _, payload = image.url.partition(",")
-            if header.endswith(";base64"):
-                return payload
-            return base64.b64encode(unquote_to_bytes(payload)).decode()
-        data = bytearray()
-        try:
-            async with self.http.stream("GET", image.url) as response:
-                if not response.is_success:
-                    raise errors.InvokeBadRequestError(
-                        f"Could not fetch an image for the model (HTTP {response.status_code})"
-                    )
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > MAX_IMAGE_BYTES:
-                        raise errors.InvokeBadRequestError("An image for the model is too large")
-        except httpx.HTTPError as exc:
-            raise errors.InvokeBadRequestError(
-                "Could not fetch an image for the model", provider_message=str(exc)
-            ) from exc
-        return base64.b64encode(bytes(data)).decode()
+        fetched."""
+        parsed = data_url_parts(image.url)
+        if parsed is None:
+            parsed = await fetch_image(self.http, image.url, MAX_IMAGE_BYTES)
+        _media_type, data = parsed
+        return data
 
     # --- LLM ---------------------------------------------------------------------------
     async def stream_llm(self, request: LLMRequest) -> AsyncIterator[LLMEvent]:
         body = await self.chat_body(request, stream=True)
-        response = await self.open_stream("POST", "api/chat", json=body, headers=self.headers())
+        response = await self.open_stream(
+            "POST", "api/chat", json=body, headers=self.bearer_headers()
+        )
         last: dict | None = None
         calls = 0
         try:
@@ -230,7 +205,9 @@ class OllamaAdapter(Adapter):
 
     async def invoke_llm(self, request: LLMRequest) -> LLMResult:
         body = await self.chat_body(request, stream=False)
-        data = read_json(await self.send("POST", "api/chat", json=body, headers=self.headers()))
+        data = read_json(
+            await self.send("POST", "api/chat", json=body, headers=self.bearer_headers())
+        )
         message = data.get("message") or {}
         calls = [tool_call_from(call) for call in message.get("tool_calls") or []]
         return LLMResult(
@@ -248,18 +225,16 @@ class OllamaAdapter(Adapter):
         if not texts:
             return EmbeddingResult(vectors=[])
         body = {"model": model, "input": texts}
-        data = read_json(await self.send("POST", "api/embed", json=body, headers=self.headers()))
-        vectors = data.get("embeddings") or []
-        if len(vectors) != len(texts):
-            raise errors.InvokeConnectionError(
-                f"The provider returned {len(vectors)} vectors for {len(texts)} texts"
-            )
+        data = read_json(
+            await self.send("POST", "api/embed", json=body, headers=self.bearer_headers())
+        )
         return EmbeddingResult(
-            vectors=vectors, usage=Usage(input_tokens=int(data.get("prompt_eval_count") or 0))
+            vectors=vectors_for(texts, data.get("embeddings") or []),
+            usage=Usage(input_tokens=int(data.get("prompt_eval_count") or 0)),
         )
 
     async def list_models(self) -> list[RemoteModel]:
-        data = read_json(await self.send("GET", "api/tags", headers=self.headers()))
+        data = read_json(await self.send("GET", "api/tags", headers=self.bearer_headers()))
         return [
             RemoteModel(model=item.get("model") or item["name"], model_type=guess_model_type(item))
             for item in data.get("models") or []

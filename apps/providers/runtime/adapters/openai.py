@@ -4,7 +4,6 @@ OpenAI, which differs only in its URLs and its key header."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -12,7 +11,18 @@ from urllib.parse import quote
 import httpx
 
 from apps.providers.runtime import errors
-from apps.providers.runtime.adapters.base import Adapter, map_status, sse_events
+from apps.providers.runtime.adapters.base import (
+    Adapter,
+    event_json,
+    function_tool,
+    json_schema_spec,
+    map_status,
+    read_json,
+    sse_events,
+    stream_errors,
+    tool_finish,
+    vectors_for,
+)
 from apps.providers.runtime.types import (
     EmbeddingResult,
     Finish,
@@ -27,7 +37,6 @@ from apps.providers.runtime.types import (
     TextPart,
     ToolCall,
     ToolCallDelta,
-    ToolSpec,
     Usage,
     UsageEvent,
 )
@@ -59,7 +68,7 @@ def chat_body(request: LLMRequest, *, stream: bool, include_usage: bool = True) 
     if response_format:
         body["response_format"] = response_format
     if request.tools:
-        body["tools"] = [tool_body(t) for t in request.tools]
+        body["tools"] = [function_tool(t) for t in request.tools]
     if request.stop:
         body["stop"] = list(request.stop)
     if request.user:
@@ -106,13 +115,6 @@ def part_body(part: TextPart | ImagePart) -> dict[str, Any]:
     return {"type": "text", "text": part.text}
 
 
-def tool_body(tool: ToolSpec) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
-    if tool.description:
-        function["description"] = tool.description
-    return {"type": "function", "function": function}
-
-
 def tool_call_body(call: ToolCall) -> dict[str, Any]:
     return {
         "id": call.id,
@@ -135,21 +137,6 @@ def response_format_body(parameters: dict) -> dict[str, Any] | None:
     return None
 
 
-def json_schema_spec(value: dict | str | None) -> dict[str, Any]:
-    """The json_schema parameter as OpenAI's {name, schema, strict?}. Accepts that wrapper
-    or a bare JSON schema, as a dict or as JSON text."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise errors.InvokeBadRequestError("The JSON schema is not valid JSON") from exc
-    if not isinstance(value, dict) or not value:
-        raise errors.InvokeBadRequestError("Structured output needs a JSON schema")
-    if isinstance(value.get("schema"), dict):
-        return {"name": "response", **value}
-    return {"name": "response", "schema": value}
-
-
 # --- Response mapping --------------------------------------------------------------------
 
 
@@ -164,10 +151,7 @@ def usage_from(data: Any) -> Usage | None:
 
 def finish_reason(reason: str | None, *, called_tools: bool) -> str:
     reason = _FINISH_REASONS.get(reason or "stop", reason or "stop")
-    # Several compatible servers say "stop" after a tool call; callers act on "tool_calls".
-    if called_tools and reason == "stop":
-        return "tool_calls"
-    return reason
+    return tool_finish(reason, called_tools=called_tools)
 
 
 def result_from_completion(model: str, data: dict) -> LLMResult:
@@ -237,18 +221,6 @@ def stream_error(error: Any) -> errors.InvokeError:
     return map_status(status, str(error.get("message") or error))
 
 
-def read_json(response: httpx.Response) -> dict:
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise errors.InvokeConnectionError(
-            "The provider sent an unreadable reply", provider_message=response.text[:200]
-        ) from exc
-    if not isinstance(data, dict):
-        raise errors.InvokeConnectionError("The provider sent an unexpected reply")
-    return data
-
-
 def guess_model_type(model_id: str) -> str:
     name = model_id.lower()
     for marker, model_type in (
@@ -279,9 +251,7 @@ class OpenAIAdapter(Adapter):
         return {}
 
     def headers(self) -> dict[str, str]:
-        headers = {}
-        if self.conn.api_key:
-            headers["Authorization"] = f"Bearer {self.conn.api_key}"
+        headers = self.bearer_headers()
         organization = self.conn.credentials.get("openai_organization")
         if organization:
             headers["OpenAI-Organization"] = str(organization)
@@ -320,7 +290,7 @@ class OpenAIAdapter(Adapter):
                 if data.strip() == "[DONE]":
                     done = True
                     continue
-                for event in state.feed(_chunk(data)):
+                for event in state.feed(event_json(data)):
                     yield event
         finally:
             await response.aclose()
@@ -348,12 +318,8 @@ class OpenAIAdapter(Adapter):
             await self.post(model, "embeddings", json={"model": model, "input": texts})
         )
         items = sorted(data.get("data") or [], key=lambda item: item.get("index", 0))
-        if len(items) != len(texts):
-            raise errors.InvokeConnectionError(
-                f"The provider returned {len(items)} vectors for {len(texts)} texts"
-            )
         return EmbeddingResult(
-            vectors=[item["embedding"] for item in items],
+            vectors=[item["embedding"] for item in vectors_for(texts, items)],
             usage=usage_from(data.get("usage")) or Usage(),
         )
 
@@ -367,12 +333,9 @@ class OpenAIAdapter(Adapter):
             params=self.query(),
         )
         try:
-            async for chunk in response.aiter_bytes():
-                yield chunk
-        except (httpx.TransportError, httpx.StreamError) as exc:
-            raise errors.InvokeConnectionError(
-                "The provider's audio stream broke off", provider_message=str(exc)
-            ) from exc
+            with stream_errors("audio stream"):
+                async for chunk in response.aiter_bytes():
+                    yield chunk
         finally:
             await response.aclose()
 
@@ -415,16 +378,6 @@ class OpenAIAdapter(Adapter):
                 )
             )
         return models
-
-
-def _chunk(data: str) -> dict:
-    try:
-        chunk = json.loads(data)
-    except ValueError as exc:
-        raise errors.InvokeConnectionError(
-            "The provider sent a malformed stream event", provider_message=data[:200]
-        ) from exc
-    return chunk if isinstance(chunk, dict) else {}
 
 
 class AzureOpenAIAdapter(OpenAIAdapter):

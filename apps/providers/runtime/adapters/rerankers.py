@@ -7,18 +7,10 @@ whatever the service sends back (we ask it not to echo documents)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import ClassVar
 
-import httpx
-
-from apps.providers.runtime.adapters.base import Adapter, map_status
-from apps.providers.runtime.types import (
-    EmbeddingResult,
-    RemoteModel,
-    RerankItem,
-    RerankResult,
-    Usage,
-)
+from apps.providers.runtime.adapters.base import Adapter, ranked
+from apps.providers.runtime.types import EmbeddingResult, RemoteModel, RerankResult, Usage
 
 _JINA_TASKS = {"document": "retrieval.passage", "query": "retrieval.query"}
 # Jina's older models have no task adapters; the API documents `task` for v3 and later.
@@ -27,26 +19,19 @@ _VOYAGE_INPUT_TYPES = {"document", "query"}
 _TEI_MODEL_TYPES = {"embedding": "text-embedding", "reranker": "rerank"}
 
 
-def ranked(
-    scores: Iterable[tuple[int, float]], documents: list[str], top_n: int | None
-) -> list[RerankItem]:
-    """(index, score) pairs as RerankItems, best first, cut to top_n."""
-    items = [RerankItem(index=i, score=float(score), text=documents[i]) for i, score in scores]
-    items.sort(key=lambda item: -item.score)
-    return items[:top_n] if top_n is not None else items
-
-
-class _BearerAdapter(Adapter):
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.conn.api_key}"} if self.conn.api_key else {}
-
-
-class _HostedAdapter(_BearerAdapter):
-    """Jina and Voyage: POST embeddings answers an OpenAI-shaped list."""
+class _HostedAdapter(Adapter):
+    """Jina and Voyage: POST embeddings answers an OpenAI-shaped list, POST rerank a list of
+    {index, relevance_score}; they differ in field names only."""
 
     max_embedding_batch = 128
+    rerank_results: ClassVar[str]  # the key the scored documents come under
 
     def _embedding_payload(self, model: str, texts: list[str], input_type: str) -> dict:
+        raise NotImplementedError
+
+    def _rerank_payload(
+        self, model: str, query: str, documents: list[str], top_n: int | None
+    ) -> dict:
         raise NotImplementedError
 
     async def embed(
@@ -59,12 +44,21 @@ class _HostedAdapter(_BearerAdapter):
                 "POST",
                 "embeddings",
                 json=self._embedding_payload(model, batch, input_type),
-                headers=self._headers(),
+                headers=self.bearer_headers(),
             )
             data = response.json()
             result.vectors += [item["embedding"] for item in sorted(data["data"], key=_index)]
-            result.usage.input_tokens += (data.get("usage") or {}).get("total_tokens") or 0
+            result.usage.input_tokens += _usage(data).input_tokens
         return result
+
+    async def rerank(
+        self, model: str, query: str, documents: list[str], *, top_n: int | None = None
+    ) -> RerankResult:
+        payload = self._rerank_payload(model, query, documents, top_n)
+        response = await self.send("POST", "rerank", json=payload, headers=self.bearer_headers())
+        data = response.json()
+        scores = ((r["index"], r["relevance_score"]) for r in data[self.rerank_results])
+        return RerankResult(items=ranked(scores, documents, top_n), usage=_usage(data))
 
 
 def _index(item: dict) -> int:
@@ -80,6 +74,7 @@ def _usage(data: dict) -> Usage:
 
 class JinaAdapter(_HostedAdapter):
     protocol = "jina"
+    rerank_results = "results"
 
     def _embedding_payload(self, model: str, texts: list[str], input_type: str) -> dict:
         payload: dict = {"model": model, "input": texts}
@@ -87,9 +82,9 @@ class JinaAdapter(_HostedAdapter):
             payload["task"] = _JINA_TASKS.get(input_type, "retrieval.passage")
         return payload
 
-    async def rerank(
-        self, model: str, query: str, documents: list[str], *, top_n: int | None = None
-    ) -> RerankResult:
+    def _rerank_payload(
+        self, model: str, query: str, documents: list[str], top_n: int | None
+    ) -> dict:
         payload: dict = {
             "model": model,
             "query": query,
@@ -98,10 +93,7 @@ class JinaAdapter(_HostedAdapter):
         }
         if top_n is not None:
             payload["top_n"] = top_n
-        response = await self.send("POST", "rerank", json=payload, headers=self._headers())
-        data = response.json()
-        scores = ((r["index"], r["relevance_score"]) for r in data["results"])
-        return RerankResult(items=ranked(scores, documents, top_n), usage=_usage(data))
+        return payload
 
 
 # --- Voyage AI --------------------------------------------------------------------------
@@ -109,6 +101,7 @@ class JinaAdapter(_HostedAdapter):
 
 class VoyageAdapter(_HostedAdapter):
     protocol = "voyage"
+    rerank_results = "data"
 
     def _embedding_payload(self, model: str, texts: list[str], input_type: str) -> dict:
         payload: dict = {"input": texts, "model": model}
@@ -116,39 +109,26 @@ class VoyageAdapter(_HostedAdapter):
             payload["input_type"] = input_type
         return payload
 
-    async def rerank(
-        self, model: str, query: str, documents: list[str], *, top_n: int | None = None
-    ) -> RerankResult:
+    def _rerank_payload(
+        self, model: str, query: str, documents: list[str], top_n: int | None
+    ) -> dict:
         payload: dict = {"query": query, "documents": documents, "model": model}
         if top_n is not None:
             payload["top_k"] = top_n
-        response = await self.send("POST", "rerank", json=payload, headers=self._headers())
-        data = response.json()
-        scores = ((r["index"], r["relevance_score"]) for r in data["data"])
-        return RerankResult(items=ranked(scores, documents, top_n), usage=_usage(data))
+        return payload
 
 
 # --- Hugging Face Text Embeddings Inference ---------------------------------------------
 
 
-class TEIAdapter(_BearerAdapter):
+class TEIAdapter(Adapter):
     """One TEI server serves one model, so the model name is not sent. Inputs longer than
     the model takes are truncated rather than refused, as a hosted API would do."""
 
     protocol = "tei"
     max_embedding_batch = 32  # TEI's default --max-client-batch-size
-
-    async def check(self, response: httpx.Response) -> httpx.Response:
-        if response.is_success:
-            return response
-        body = await response.aread()
-        status = response.status_code
-        # 424 is TEI's "the model backend failed": the server's trouble, worth a retry.
-        mapped = map_status(
-            502 if status == 424 else status, self.error_message(body), response.headers
-        )
-        mapped.upstream_status = status
-        raise mapped
+    # 424 is TEI's "the model backend failed": the server's trouble, worth a retry.
+    status_aliases = {424: 502}
 
     async def embed(
         self, model: str, texts: list[str], *, input_type: str = "document"
@@ -157,7 +137,7 @@ class TEIAdapter(_BearerAdapter):
         for start in range(0, len(texts), self.max_embedding_batch):
             batch = texts[start : start + self.max_embedding_batch]
             payload = {"inputs": batch, "truncate": True}
-            response = await self.send("POST", "embed", json=payload, headers=self._headers())
+            response = await self.send("POST", "embed", json=payload, headers=self.bearer_headers())
             vectors += response.json()
         return EmbeddingResult(vectors=vectors)  # TEI reports no token counts
 
@@ -173,12 +153,14 @@ class TEIAdapter(_BearerAdapter):
                 "raw_scores": False,
                 "truncate": True,
             }
-            response = await self.send("POST", "rerank", json=payload, headers=self._headers())
+            response = await self.send(
+                "POST", "rerank", json=payload, headers=self.bearer_headers()
+            )
             scores += [(start + r["index"], r["score"]) for r in response.json()]
         return RerankResult(items=ranked(scores, documents, top_n))
 
     async def list_models(self) -> list[RemoteModel]:
-        info = (await self.send("GET", "info", headers=self._headers())).json()
+        info = (await self.send("GET", "info", headers=self.bearer_headers())).json()
         kinds = [_TEI_MODEL_TYPES[k] for k in info.get("model_type") or {} if k in _TEI_MODEL_TYPES]
         return [
             RemoteModel(
