@@ -54,3 +54,11 @@ def test_log_lines_are_json_with_the_request_id():
     assert line["message"] == "hello you"
     assert line["request_id"] == "req-42"
     assert line["level"] == "INFO"
+
+
+def test_gateway_paths_skip_the_session_and_csrf_middleware():
+    from apps.core.api_handler import API_MIDDLEWARE, ApiASGIHandler
+
+    handler = ApiASGIHandler()
+    assert handler._view_middleware == []  # no CSRF view check on bearer-key calls
+    assert all("sessions" not in path and "csrf" not in path for path in API_MIDDLEWARE)
