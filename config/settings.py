@@ -103,7 +103,9 @@ if EMBEDDED:
     embedded.ensure_embedded_database(DATABASES["default"]["NAME"])
 else:
     DATABASES = {"default": env.db_url("DATABASE_URL")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+# Kept open between requests: model calls record their usage from worker threads, and a
+# fresh connection per record costs more than the insert. Health checks catch dead ones.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # --- Cache, channel layer, background jobs -----------------------------------

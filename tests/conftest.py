@@ -17,6 +17,15 @@ PASSWORD = "orbit-Correct-Horse-42"
 _seq = itertools.count(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_persistent_connections():
+    """Connections opened by worker threads must not outlive the tests that opened them,
+    or the test database cannot be dropped at the end."""
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # The real PBKDF2 costs ~0.3 s a password: fine for people, slow for hundreds of tests.

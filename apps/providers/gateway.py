@@ -4,6 +4,7 @@ Errors come in OpenAI's shape so OpenAI clients raise their usual exceptions."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import struct
@@ -246,23 +247,28 @@ async def _sse(
             data["usage"] = _usage(usage)
         return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
+    def frames(event) -> bytes:
+        nonlocal usage
+        if isinstance(event, TextDelta):
+            return chunk({"content": event.text})
+        if isinstance(event, ToolCallDelta):
+            call: dict = {"index": event.index, "function": {"arguments": event.arguments}}
+            if event.id:
+                call["id"], call["type"] = event.id, "function"
+            if event.name:
+                call["function"]["name"] = event.name
+            return chunk({"tool_calls": [call]})
+        if isinstance(event, Finish):
+            return chunk({}, finish=event.reason)
+        if isinstance(event, UsageEvent):
+            usage = event.usage
+        return b""
+
     yield chunk({"role": "assistant", "content": ""})
     usage = None
     try:
-        async for event in instance.stream_llm(llm_request):
-            if isinstance(event, TextDelta):
-                yield chunk({"content": event.text})
-            elif isinstance(event, ToolCallDelta):
-                call: dict = {"index": event.index, "function": {"arguments": event.arguments}}
-                if event.id:
-                    call["id"], call["type"] = event.id, "function"
-                if event.name:
-                    call["function"]["name"] = event.name
-                yield chunk({"tool_calls": [call]})
-            elif isinstance(event, Finish):
-                yield chunk({}, finish=event.reason)
-            elif isinstance(event, UsageEvent):
-                usage = event.usage
+        async for batch in batched(instance.stream_llm(llm_request)):
+            yield b"".join(frames(event) for event in batch)
     except DomainError as exc:
         error = {"message": str(exc), "type": "api_error", "param": None, "code": exc.code}
         yield b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
@@ -270,6 +276,46 @@ async def _sse(
         if include_usage and usage is not None:
             yield chunk(None, usage=usage)
     yield b"data: [DONE]\n\n"
+
+
+_END = object()
+
+
+async def batched(events: AsyncIterator) -> AsyncIterator[list]:
+    """Events in lists of what has arrived by the time the last write finished.
+
+    With one stream each event goes out alone, as soon as it comes. Under load, tokens
+    pile up while the server writes to other clients; sending them in one write instead
+    of one each keeps the relay cost per token from growing with the backlog."""
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def pump():
+        try:
+            async for event in events:
+                queue.put_nowait(event)
+        except Exception as exc:  # re-raised in the reader, where the caller handles it
+            queue.put_nowait(exc)
+        finally:
+            queue.put_nowait(_END)
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            ended = batch[-1] is _END
+            items = [item for item in batch if item is not _END]
+            failure = next((item for item in items if isinstance(item, Exception)), None)
+            ready = [item for item in items if not isinstance(item, Exception)]
+            if ready:
+                yield ready
+            if failure is not None:
+                raise failure
+            if ended:
+                return
+    finally:
+        task.cancel()
 
 
 # --- /v1/embeddings ----------------------------------------------------------------
