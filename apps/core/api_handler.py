@@ -5,6 +5,7 @@ mode each of them costs every request a hop onto one shared thread, so under con
 streams they queue behind each other. Bearer-key API calls use none of them, so these
 paths run through a chain of our async-capable middleware only."""
 
+from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
 from django.utils.module_loading import import_string
@@ -30,11 +31,19 @@ class ApiASGIHandler(ASGIHandler):
         self._middleware_chain = handler
 
 
-def route_http(api_prefixes: tuple[str, ...]):
-    """An ASGI app sending API paths to the lean handler and the rest to Django's own."""
-    from django.core.asgi import get_asgi_application  # after settings are configured
+class SiteASGIHandler(ASGIHandler):
+    """The pages: sync views behind Django's sync-only middleware. Run in async mode, each
+    of those middleware would hop to a thread and back twice per request; built in sync
+    mode, the whole chain runs in one hop."""
 
-    api_app, site_app = ApiASGIHandler(), get_asgi_application()
+    def load_middleware(self, is_async: bool = False) -> None:
+        super().load_middleware(is_async=False)
+        self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
+
+
+def route_http(api_prefixes: tuple[str, ...]):
+    """An ASGI app sending API paths to the lean handler and the rest to the site's."""
+    api_app, site_app = ApiASGIHandler(), SiteASGIHandler()
 
     async def app(scope, receive, send):
         handler = api_app if scope["path"].startswith(api_prefixes) else site_app
