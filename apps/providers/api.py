@@ -118,6 +118,17 @@ def provider_models(request, provider: str):
     ]
 
 
+@router.get("/providers/{provider}/remote-models", response=list[dict])
+def provider_remote_models(request, provider: str):
+    """Models the provider's server lists itself (Ollama's tags, an OpenAI-style
+    /models), for providers that fetch from remote; any of them can be called by name."""
+    _status(request, provider)
+    return [
+        {"model": m.model, "model_type": m.model_type, "context_size": m.context_size}
+        for m in selectors.remote_models(workspace=request.workspace, provider=provider)
+    ]
+
+
 class CustomModelIn(Schema):
     model: str = Field(min_length=1, max_length=255)
     model_type: ModelType

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from asgiref.sync import async_to_sync
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -13,6 +14,7 @@ from django.utils import timezone
 from apps.core.crypto import decrypt_json
 from apps.providers import catalog
 from apps.providers.credentials import for_display
+from apps.providers.instance import build_adapter
 from apps.providers.models import (
     CredentialSet,
     DefaultModel,
@@ -20,7 +22,8 @@ from apps.providers.models import (
     ProviderConfig,
     UsageRecord,
 )
-from apps.providers.resolution import system_credentials
+from apps.providers.resolution import CredentialChoice, ModelTarget, system_credentials
+from apps.providers.runtime.types import RemoteModel
 from apps.providers.schema import ProviderSpec
 
 
@@ -173,3 +176,33 @@ def usage_records(*, workspace, days: int = 30):
         .select_related("user")
         .order_by("-created_at")
     )
+
+
+def remote_models(*, workspace, provider: str) -> list[RemoteModel]:
+    """What the provider's own server lists (fetch-from-remote), with the workspace's
+    provider credentials; an empty list when the provider cannot list or is not set up."""
+    spec = catalog.provider(provider)
+    config = (
+        ProviderConfig.objects.for_workspace(workspace).filter(provider=provider, enabled=True)
+    ).first()
+    if "fetch-from-remote" not in spec.configurate_methods or config is None:
+        return []
+    choice = CredentialChoice(
+        key=f"provider:{config.pk}",
+        name="provider",
+        credentials=decrypt_json(workspace, config.encrypted_credentials),
+    )
+    target = ModelTarget(
+        workspace_id=workspace.pk,
+        provider=spec,
+        model_type="llm",
+        model="",
+        spec=None,
+        strategy="off",
+        choices=(choice,),
+    )
+
+    async def fetch() -> list[RemoteModel]:
+        return await build_adapter(target, choice).list_models()
+
+    return async_to_sync(fetch)()

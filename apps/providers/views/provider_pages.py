@@ -759,7 +759,25 @@ def credential_set_delete_view(request, provider: str, credential_set_id):
     return _back_to(spec, "#models")
 
 
+@workspace_view()
+def remote_models_view(request, provider: str):
+    """The models the provider's own server lists, loaded after the page (a remote call)."""
+    spec = _spec_or_404(provider)
+    models, error = [], ""
+    try:
+        models = selectors.remote_models(workspace=request.workspace, provider=spec.provider)
+    except DomainError as exc:
+        error = str(exc)
+    context = {"spec": spec, "models": models, "error": error}
+    return render(request, "providers/_remote_models.html", context)
+
+
 urlpatterns = [
+    path(
+        "settings/providers/<str:provider>/remote-models/",
+        remote_models_view,
+        name="provider_remote_models",
+    ),
     path("settings/providers/", providers_view, name="providers"),
     path("settings/providers/<str:provider>/", provider_detail_view, name="provider_detail"),
     path("settings/providers/<str:provider>/icon.svg", provider_icon_view, name="provider_icon"),
