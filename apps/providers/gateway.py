@@ -186,13 +186,26 @@ def _llm_request(body: dict, model: str) -> LLMRequest:
         raise GatewayError(f"Malformed request: {exc}") from exc
 
 
+def _fallbacks(body: dict) -> list[ModelRef]:
+    """Orrery's extension: `"fallbacks": ["provider/model", …]` are tried in order when
+    the model fails before answering (OpenAI clients send it with extra_body)."""
+    raw = body.get("fallbacks") or []
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise GatewayError("fallbacks must be a list of provider/model names.")
+    return [ModelRef.parse(item) for item in raw[:5]]
+
+
 @gateway_api.post("/chat/completions")
 async def chat_completions(request):
     body = _json_body(request)
     ref = ModelRef.parse(str(body.get("model", "")))
     llm_request = _llm_request(body, ref.model)
     instance = ModelInstance(
-        workspace=request.workspace, provider=ref.provider, model=ref.model, source="gateway"
+        workspace=request.workspace,
+        provider=ref.provider,
+        model=ref.model,
+        fallbacks=_fallbacks(body),
+        source="gateway",
     )
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     model_name = f"{ref.provider}/{ref.model}"

@@ -104,3 +104,18 @@ def test_a_management_key_does_not_open_the_gateway_nor_the_reverse(openai_ready
         .status_code
         == 401
     )
+
+
+def test_a_fallback_chain_per_call(gateway, fake_openai):
+    from tests.fakes.openai import openai_error
+
+    down = openai_error(503, "overloaded")
+    fake_openai.queue(down, down)  # the first model and its one retry
+    reply = gateway.chat.completions.create(
+        model="openai/gpt-4o-mini",
+        messages=[{"role": "user", "content": "still there"}],
+        extra_body={"fallbacks": ["openai/gpt-4o"]},
+    )
+    assert reply.choices[0].message.content == "You said: still there"
+    served = list(UsageRecord.objects.order_by("created_at").values_list("model", "status"))
+    assert served[-1] == ("gpt-4o", "success")

@@ -161,3 +161,25 @@ def test_a_set_with_a_revoked_key_is_skipped(openai_ready, fake_openai):
         assert instance(openai_ready).invoke_llm_sync(ask()).text
     failures = UsageRecord.objects.filter(status="provider_auth_failed")
     assert list(failures.values_list("credential", flat=True)) == ["second"]  # then cooled
+
+
+def test_least_busy_sends_the_next_call_to_the_idle_set(openai_ready, fake_openai):
+    from apps.providers import balancing
+    from apps.providers.resolution import resolve
+
+    _two_sets(openai_ready, fake_openai.url, fake_openai.url)
+    services.model_settings_update(
+        actor=openai_ready.members[Role.OWNER],
+        provider="openai",
+        model_type="llm",
+        model="gpt-4o-mini",
+        load_balancing="least_busy",
+    )
+    target = resolve(
+        workspace=openai_ready.workspace, provider="openai", model_type="llm", model="gpt-4o-mini"
+    )
+    first, second = target.choices
+    with balancing.in_flight(target, first):
+        assert balancing.attempt_order(target)[0] == second
+    with balancing.in_flight(target, second):
+        assert balancing.attempt_order(target)[0] == first
