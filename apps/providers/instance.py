@@ -14,7 +14,7 @@ from asgiref.sync import async_to_sync
 
 from apps.core.offload import offload
 from apps.providers import balancing
-from apps.providers.resolution import CredentialChoice, ModelTarget, resolve
+from apps.providers.resolution import CredentialChoice, ModelTarget, resolve, resolved_already
 from apps.providers.runtime import errors
 from apps.providers.runtime.adapters import adapter_class
 from apps.providers.runtime.adapters.base import Adapter, Connection
@@ -98,12 +98,13 @@ class ModelInstance:
     # --- attempts ------------------------------------------------------------------
     async def _attempts(self) -> AsyncIterator[tuple[ModelTarget, CredentialChoice]]:
         for ref in self.chain:
-            target = await offload(resolve)(
-                workspace=self.workspace_id,
-                provider=ref.provider,
-                model_type=self.model_type,
-                model=ref.model,
-            )
+            where = {
+                "workspace": self.workspace_id,
+                "provider": ref.provider,
+                "model_type": self.model_type,
+                "model": ref.model,
+            }
+            target = resolved_already(**where) or await offload(resolve)(**where)
             if len(target.choices) > 1:
                 order = await offload(balancing.attempt_order)(target)
             else:

@@ -68,6 +68,16 @@ def resolve(*, workspace, provider: str, model_type: str, model: str) -> ModelTa
     return target
 
 
+def resolved_already(*, workspace, provider: str, model_type: str, model: str):
+    """The cached target if this process resolved it since the last change, else None.
+    Touches the cache only, never the database, so async code may call it in-loop."""
+    workspace_id = getattr(workspace, "pk", workspace)
+    hit = _resolved.get((workspace_id, provider, model_type, model))
+    if hit and hit[0] == cache.get(_version_key(workspace_id)):
+        return hit[1]
+    return None
+
+
 def _resolve_uncached(workspace_id, provider_id: str, model_type: str, model: str) -> ModelTarget:
     try:
         spec = catalog.provider(provider_id)
