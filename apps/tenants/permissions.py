@@ -15,6 +15,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "members.manage": _MANAGERS,
     "api_keys.manage": _MANAGERS,
     "providers.manage": _MANAGERS,
+    "usage.view": _BUILDERS,
     "apps.use": _ALL - {Role.DATASET_OPERATOR},
     "apps.edit": _BUILDERS,
     "workflows.edit": _BUILDERS,

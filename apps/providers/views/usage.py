@@ -33,7 +33,7 @@ LATEST_CALLS = 50
 STREAM_ABOVE_ROWS = 2000
 CSV_CHUNK_ROWS = 500
 # Who may see what the workspace spends: owners, admins and editors (the builders).
-USAGE_PERMISSION = "apps.edit"
+USAGE_PERMISSION = "usage.view"
 
 _SUCCESS = Q(status="success")
 _FAILED = ~Q(status__in=("success", "cancelled"))
