@@ -74,3 +74,26 @@ def test_token_routes_refuse_made_up_tokens(team):
         assert route in set(all_routes())
     assert Client().get("/invite/inv-forged/").status_code == 404
     assert Client().post("/invite/inv-forged/", {"password": "x"}).status_code == 404
+
+
+def test_api_bodies_cannot_choose_the_workspace_or_owner(team, other_team):
+    """Mass assignment: ids the server decides are ignored wherever a body carries them."""
+    from apps.providers.models import ModelConfig
+
+    _, key = api_key_create(actor=team.members[Role.OWNER], name="writer")
+    client = Client(headers={"Authorization": f"Bearer {key}"})
+    response = client.patch(
+        "/api/providers/openai/models",
+        {
+            "model": "gpt-4o-mini",
+            "model_type": "llm",
+            "enabled": False,
+            "workspace_id": str(other_team.workspace.id),
+            "workspace": str(other_team.workspace.id),
+            "id": str(uuid.uuid4()),
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    assert ModelConfig.objects.filter(workspace=team.workspace, enabled=False).count() == 1
+    assert not ModelConfig.objects.filter(workspace=other_team.workspace).exists()
