@@ -77,6 +77,15 @@ def provider_credentials_masked(*, workspace, provider: str) -> dict | None:
     return for_display(spec.provider_credential_schema.credential_form_schemas, credentials)
 
 
+def model_credentials_masked(workspace, spec: ProviderSpec, row: ModelRow) -> dict:
+    """A custom model's own stored credentials, secrets masked: what its edit form shows."""
+    config = ModelConfig.objects.for_workspace(workspace).filter(pk=row.config_id).first()
+    if not config or not config.encrypted_credentials:
+        return {}
+    stored = decrypt_json(workspace, config.encrypted_credentials)
+    return for_display(spec.credential_fields(for_model=True), stored)
+
+
 @dataclass
 class ModelRow:
     provider: str

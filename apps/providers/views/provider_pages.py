@@ -22,12 +22,12 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRefresh
 
-from apps.core.crypto import decrypt_json, mask_secret
+from apps.core.crypto import mask_secret
 from apps.core.errors import DomainError, NotFound
 from apps.core.pages import run_action
 from apps.providers import catalog, selectors, services
-from apps.providers.credentials import CredentialsInvalid, for_display
-from apps.providers.models import MODEL_TYPES, LoadBalancing, ModelConfig
+from apps.providers.credentials import CredentialsInvalid
+from apps.providers.models import MODEL_TYPES, LoadBalancing
 from apps.providers.schema import CredentialField, ProviderSpec
 from apps.tenants.decorators import workspace_view
 from apps.tenants.permissions import can
@@ -267,16 +267,6 @@ def _format_tokens(size: int | None) -> str:
     return f"{size:,}" if size else "—"
 
 
-def _custom_credentials_masked(workspace, spec: ProviderSpec, row) -> dict:
-    """A custom model's stored credentials, secrets masked: what its edit form shows.
-    (A read like selectors.provider_credentials_masked, looked up inside the workspace.)"""
-    config = ModelConfig.objects.for_workspace(workspace).filter(pk=row.config_id).first()
-    if not config or not config.encrypted_credentials:
-        return {}
-    stored = decrypt_json(workspace, config.encrypted_credentials)
-    return for_display(spec.credential_fields(for_model=True), stored)
-
-
 @dataclass
 class RowView:
     row: selectors.ModelRow
@@ -323,7 +313,7 @@ def _row_views(
                 view.set_error = _form_message(failed.error)
             if row.custom and spec.model_credential_schema:
                 fields = spec.credential_fields(for_model=True)
-                shown = _custom_credentials_masked(request.workspace, spec, row)
+                shown = selectors.model_credentials_masked(request.workspace, spec, row)
                 masks = {f.variable: shown.get(f.variable) for f in fields}
                 edit_failed = mine and failed.kind == "edit"
                 view.edit_fields = _field_views(
