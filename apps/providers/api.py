@@ -259,13 +259,10 @@ def usage(request, days: int = Query(30, ge=1, le=366), group: Literal["model", 
     return {
         "days": days,
         "group": group,
-        "rows": [
-            {
-                **{
-                    k: (str(v) if k in ("day", "app_id", "cost") and v is not None else v)
-                    for k, v in row.items()
-                },
-            }
-            for row in rows
-        ],
+        "rows": [{key: _as_text(key, value) for key, value in row.items()} for row in rows],
     }
+
+
+def _as_text(key: str, value):
+    """Dates, ids and decimals go out as strings (decimals keep their exact value)."""
+    return str(value) if key in ("day", "app_id", "cost") and value is not None else value

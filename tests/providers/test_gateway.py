@@ -119,3 +119,15 @@ def test_a_fallback_chain_per_call(gateway, fake_openai):
     assert reply.choices[0].message.content == "You said: still there"
     served = list(UsageRecord.objects.order_by("created_at").values_list("model", "status"))
     assert served[-1] == ("gpt-4o", "success")
+
+
+def test_usage_is_exported_through_the_management_api(gateway, openai_ready):
+    gateway.chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "count me"}]
+    )
+    _, key = api_key_create(actor=openai_ready.members[Role.OWNER], name="reports")
+    report = Client(headers={"Authorization": f"Bearer {key}"}).get("/api/usage?days=7").json()
+    (row,) = report["rows"]
+    assert row["provider"] == "openai" and row["model"] == "gpt-4o-mini"
+    assert row["calls"] == 1 and row["output_tokens"] > 0
+    assert float(row["cost"]) > 0
