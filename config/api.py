@@ -60,3 +60,5 @@ def on_http_error(request, exc: HttpError):
 api.add_router("", "apps.core.api.router")
 api.add_router("", "apps.tenants.api.router")
 api.add_router("", "apps.providers.api.router")
+api.add_router("", "apps.chat.api.router")
+api.add_router("", "apps.datasets.api.router")

@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.tenants",
     "apps.providers",
+    "apps.datasets",
+    "apps.chat",
 ]
 
 MIDDLEWARE = [

@@ -5,6 +5,7 @@ from django.urls import include, path
 from apps.providers.gateway import gateway_api
 from apps.tenants.views import accounts, workspace
 from config.api import api
+from config.service_api import service_api
 
 password_reset = [
     path(
@@ -44,8 +45,6 @@ urlpatterns = [
     path("logout/", accounts.logout_view, name="logout"),
     *password_reset,
     path("invite/<str:token>/", accounts.invitation_accept_view, name="invitation_accept"),
-    path("apps/", workspace.section_view, {"section": "apps"}, name="apps"),
-    path("knowledge/", workspace.section_view, {"section": "knowledge"}, name="knowledge"),
     path("workflows/", workspace.section_view, {"section": "workflows"}, name="workflows"),
     path("tools/", workspace.section_view, {"section": "tools"}, name="tools"),
     path("settings/", workspace.settings_view, name="settings"),
@@ -80,9 +79,12 @@ urlpatterns = [
         name="workspace_switch",
     ),
     path("", include("apps.providers.urls")),
+    path("", include("apps.chat.urls")),
+    path("", include("apps.datasets.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
-    path("v1/", gateway_api.urls),
+    path("v1/", service_api.urls),  # Dify's Service and Knowledge APIs first …
+    path("v1/", gateway_api.urls),  # … then the OpenAI-compatible gateway
 ]
 
 handler404 = "apps.core.views.not_found"

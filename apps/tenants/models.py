@@ -122,6 +122,7 @@ class Invitation(TenantModel):
 class ApiKeyScope(models.TextChoices):
     MANAGEMENT = "management", "Management API"
     GATEWAY = "gateway", "Model gateway"
+    DATASET = "dataset", "Knowledge API"
 
 
 class ApiKey(TenantModel):

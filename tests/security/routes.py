@@ -18,6 +18,7 @@ from apps.providers.models import CredentialSet
 from apps.tenants.keys import token_digest
 from apps.tenants.models import ApiKey, Invitation, Role
 from tests.conftest import Team
+from tests.security import makers_chat, makers_datasets
 
 _PARAM = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 
@@ -70,6 +71,8 @@ OBJECT_IN_WORKSPACE: dict[str, Callable[[Team], str]] = {
     "api_key_id": _api_key,
     "workspace_id": lambda team: str(team.workspace.id),
     "credential_set_id": _credential_set,
+    **makers_chat.OBJECT_IN_WORKSPACE,
+    **makers_datasets.OBJECT_IN_WORKSPACE,
 }
 
 # Parameters that name something public (a catalog provider, a model type), not an
@@ -80,7 +83,12 @@ PLAIN_VALUES: dict[str, str] = {
 }
 
 # Routes addressed by a secret token rather than an object id; tested on their own.
-TOKEN_ROUTES = {"invite/<str:token>/", "password-reset/<uidb64>/<token>/"}
+TOKEN_ROUTES = {
+    "invite/<str:token>/",
+    "password-reset/<uidb64>/<token>/",
+    *makers_chat.TOKEN_ROUTES,
+    *makers_datasets.TOKEN_ROUTES,
+}
 
 # Operators' Django admin: staff only, tested on its own.
 STAFF_PREFIX = "admin/"
