@@ -245,11 +245,15 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
+def token_count(text: str) -> int:
+    from apps.providers.tokens import estimate_tokens  # the runtime's counter, one for all
+
+    return estimate_tokens(text)
+
+
 def segment_row(
     document: Document, *, position: int, content: str, parent=None, **extra
 ) -> Segment:
-    from apps.providers.tokens import estimate_tokens  # the runtime's counter, one for all
-
     return Segment(
         workspace_id=document.workspace_id,
         dataset_id=document.dataset_id,
@@ -259,7 +263,7 @@ def segment_row(
         content=content,
         content_hash=content_hash(content),
         word_count=word_count(content),
-        tokens=estimate_tokens(content),
+        tokens=token_count(content),
         **extra,
     )
 
