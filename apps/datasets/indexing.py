@@ -394,12 +394,13 @@ def reconcile(*, now=None) -> list:
         claimed_at=None,
         updated_at=now,
     )
-    Document.objects.filter(expired).update(
+    freed = list(Document.objects.filter(expired).values_list("pk", flat=True)[:1000])
+    Document.objects.filter(expired, pk__in=freed).update(
         indexing_status=S.WAITING, claimed_at=None, updated_at=now
     )
     # Waiting rows untouched for a while lost their message (or it was never sent).
     stale_wait = now - timedelta(seconds=settings.ORRERY_INDEXING_WAKE_AFTER_SECONDS)
-    ids = list(
+    ids = freed + list(
         Document.objects.filter(indexing_status=S.WAITING, updated_at__lt=stale_wait)
         .order_by("updated_at")
         .values_list("pk", flat=True)[:1000]

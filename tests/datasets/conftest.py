@@ -63,7 +63,6 @@ class Workers:
 
     def __init__(self, threads: int = 2):
         self.broker = dramatiq.get_broker()
-        self.broker.flush_all()
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=100)
         self.worker.start()
 
@@ -76,12 +75,17 @@ class Workers:
 
     def stop(self) -> None:
         self.worker.stop(timeout=5_000)
+        # Worker.start() adds a middleware that outlives it; one per test would pile up.
+        self.broker.middleware[:] = [
+            m for m in self.broker.middleware if getattr(m, "worker", None) is not self.worker
+        ]
         self.broker.flush_all()
 
 
 @pytest.fixture
 def workers(settings):
     settings.ORRERY_INDEXING_RECONCILE_SECONDS = 0  # tests reconcile by hand
+    dramatiq.get_broker().flush_all()  # wake-ups left by tests without workers
     running = Workers()
     yield running
     running.stop()

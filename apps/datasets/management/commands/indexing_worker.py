@@ -21,9 +21,7 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
-        worker = dramatiq.Worker(
-            dramatiq.get_broker(), queues={QUEUE}, worker_threads=threads
-        )
+        worker = dramatiq.Worker(dramatiq.get_broker(), queues={QUEUE}, worker_threads=threads)
         worker.start()
         self.stdout.write(f"indexing worker running ({threads} threads); Ctrl-C stops it")
         self.stdout.flush()
