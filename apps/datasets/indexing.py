@@ -24,7 +24,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
@@ -66,46 +66,57 @@ class Outcome:
 # --- Claims -------------------------------------------------------------------------
 
 
+_CLAIM_SQL = """
+UPDATE datasets_document SET
+    indexing_status = %s, claimed_at = %s, attempts = attempts + 1,
+    processing_started_at = %s, parsing_completed_at = NULL, cleaning_completed_at = NULL,
+    splitting_completed_at = NULL, completed_at = NULL, stopped_at = NULL, paused_at = NULL,
+    error = '', completed_segments = 0, total_segments = 0, updated_at = %s
+WHERE id = %s AND indexing_status = %s
+RETURNING attempts
+"""
+
+
 def claim(document_id) -> int | None:
-    """Take a waiting document; returns the run's token, or None if someone else has it."""
+    """Take a waiting document; returns the run's token (its new `attempts`), or None if
+    the document is not waiting (someone else has it, or it was paused or deleted)."""
     now = timezone.now()
-    with transaction.atomic():
-        taken = Document.objects.filter(pk=document_id, indexing_status=S.WAITING).update(
-            indexing_status=S.PARSING,
-            claimed_at=now,
-            attempts=F("attempts") + 1,
-            processing_started_at=now,
-            parsing_completed_at=None,
-            cleaning_completed_at=None,
-            splitting_completed_at=None,
-            completed_at=None,
-            stopped_at=None,
-            paused_at=None,
-            error="",
-            completed_segments=0,
-            total_segments=0,
-            updated_at=now,
-        )
-        if not taken:
-            return None
-        return Document.objects.filter(pk=document_id).values_list("attempts", flat=True).get()
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [S.PARSING, now, now, now, document_id, S.WAITING])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+BRIEF_STEP_SECONDS = 0.5
 
 
 class Run:
     def __init__(self, document_id, token: int):
         self.document_id = document_id
         self.token = token
+        self._written = time.monotonic()  # the claim was the last write
+        self._pending: dict = {}
 
     def _mine(self):
         return Document.objects.filter(
             pk=self.document_id, attempts=self.token, indexing_status__in=ACTIVE_STATUSES
         )
 
-    def advance(self, **fields) -> None:
-        """Record progress (and renew the lease); Superseded if the run lost the row."""
+    def advance(self, *, brief: bool = False, **fields) -> None:
+        """Record progress (and renew the lease); Superseded if the run lost the row.
+
+        A `brief` step (one that usually lasts milliseconds, like cleaning) is written only
+        if the last write is BRIEF_STEP_SECONDS old; otherwise its fields ride along with
+        the next write, so no page could have seen it anyway and a round trip is saved."""
+        moment = time.monotonic()
+        self._pending.update(fields)
+        if brief and moment - self._written < BRIEF_STEP_SECONDS:
+            return
         now = timezone.now()
+        fields, self._pending = self._pending, {}
         if not self._mine().update(claimed_at=now, updated_at=now, **fields):
             raise Superseded()
+        self._written = moment
 
     def fail(self, message: str) -> None:
         now = timezone.now()
@@ -166,13 +177,13 @@ def _index(run: Run, started: float) -> Outcome:
     document = Document.objects.select_related("dataset").get(pk=run.document_id)
     dataset = document.dataset
     text = read_document_text(document)
-    run.advance(indexing_status=S.CLEANING, parsing_completed_at=timezone.now())
+    run.advance(indexing_status=S.CLEANING, parsing_completed_at=timezone.now(), brief=True)
 
     rule, doc_form = chunking.normalize_process_rule(
         document.process_rule or dataset.process_rule or None, doc_form=document.doc_form
     )
     text = clean(text, rule["rules"].get("pre_processing_rules"))
-    run.advance(indexing_status=S.SPLITTING, cleaning_completed_at=timezone.now())
+    run.advance(indexing_status=S.SPLITTING, cleaning_completed_at=timezone.now(), brief=True)
 
     # Cleaning is done; chunk_text cleans again, which is idempotent on clean text.
     chunks = chunking.chunk_text(text, rule, doc_form)
