@@ -160,6 +160,7 @@ def _nearest(app, name: str, vector, threshold: float) -> Annotation | None:
     best = (
         Annotation.objects.for_workspace(app.workspace_id)
         .filter(app=app, embedding_model=name, embedding__isnull=False)
+        .select_related("created_by")
         .annotate(distance=CosineDistance("embedding", vector))
         .order_by("distance")
         .first()

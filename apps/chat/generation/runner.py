@@ -193,7 +193,7 @@ async def _finish(run: Run, turn: Turn, outcome: Outcome, started: float) -> Non
         author = outcome.annotation.created_by
         metadata["annotation_reply"] = {
             "id": str(outcome.annotation.pk),
-            "account": {"id": str(author.pk), "name": author.get_full_name() or author.email}
+            "account": {"id": str(author.pk), "name": author.name or author.email}
             if author
             else None,
         }
