@@ -212,10 +212,18 @@ def test_two_watchers_see_the_same_answer_and_a_late_one_gets_the_text_so_far(
         run = await generation.start(
             app=chat_app, query="one two three four five", from_source="api"
         )
-        first = asyncio.create_task(_collect(generation.events(run)))
-        await asyncio.sleep(0.2)
+        first = []
+
+        async def watch():
+            async for event in generation.events(run):
+                first.append(event)
+
+        watching = asyncio.create_task(watch())
+        while len(first) < 2:
+            await asyncio.sleep(0.01)
         late = await _collect(generation.events(run.task_id))
-        return run, await first, late
+        await watching
+        return run, first, late
 
     run, first, late = async_to_sync(go)()
     assert answer_of(first) == answer_of(late) == "You said: one two three four five"
@@ -275,3 +283,29 @@ def test_a_finished_run_is_replayed_from_the_database(chat_app):
     events = async_to_sync(go)()
     assert answer_of(events) == "You said: remember me"
     assert isinstance(events[-1], generation.MessageEnd)
+
+
+def test_knowledge_context_reaches_the_prompt_and_the_citations(openai_ready, fake_openai):
+    from apps.datasets.models import IndexingTechnique
+    from tests.datasets.conftest import add_document, make_search_dataset
+
+    base = make_search_dataset(
+        openai_ready, name="Billing", indexing_technique=IndexingTechnique.ECONOMY
+    )
+    add_document(base, ["Refunds are paid back to the card within ten days."])
+    configs = {
+        "retrieval_model": "multiple",
+        "top_k": 2,
+        "datasets": {"datasets": [{"dataset": {"enabled": True, "id": str(base.id)}}]},
+    }
+    app = make_app(openai_ready, "chat", dataset_configs=configs)
+    run, events = converse(app, query="how are refunds paid")
+    system = fake_openai.requests[-1].json()["messages"][0]["content"]
+    assert "within ten days" in system
+    resources = events[-1].metadata["retriever_resources"]
+    assert resources[0]["dataset_name"] == "Billing"
+    assert Message.objects.get(pk=run.message_id).retriever_resources == resources
+    app.config["retriever_resource"] = {"enabled": False}
+    app.save()
+    _, events = converse(app, query="how are refunds paid")
+    assert "retriever_resources" not in events[-1].metadata

@@ -5,9 +5,54 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from apps.chat.config import default_config
+from apps.chat.models import App, Conversation, EndUser, Message
+from apps.chat.services import apps as app_services
+from apps.tenants.models import Role
 from tests.conftest import Team
 
-OBJECT_IN_WORKSPACE: dict[str, Callable[[Team], str]] = {}
+VICTIM_USER = "victim-end-user"
+
+
+def _app(team: Team) -> App:
+    found = App.objects.for_workspace(team.workspace).filter(name="Victim app").first()
+    if found:
+        return found
+    config = default_config("chat", provider="openai", model="gpt-4o-mini")
+    return app_services.app_create(
+        actor=team.members[Role.OWNER], name="Victim app", mode="chat", config=config
+    )
+
+
+def _message(team: Team) -> Message:
+    app = _app(team)
+    found = Message.objects.for_workspace(team.workspace).filter(app=app).first()
+    if found:
+        return found
+    end_user, _ = EndUser.objects.get_or_create(
+        workspace=team.workspace, app=app, source="service_api", session_id=VICTIM_USER
+    )
+    conversation = Conversation.objects.create(
+        workspace=team.workspace, app=app, end_user=end_user, from_source="api", name="Victim"
+    )
+    return Message.objects.create(
+        workspace=team.workspace,
+        app=app,
+        conversation=conversation,
+        end_user=end_user,
+        from_source="api",
+        query="victim question",
+        answer="victim answer",
+        status="normal",
+    )
+
+
+OBJECT_IN_WORKSPACE: dict[str, Callable[[Team], str]] = {
+    "app_id": lambda team: str(_app(team).id),
+    "conversation_id": lambda team: str(_message(team).conversation_id),
+    "message_id": lambda team: str(_message(team).id),
+    "task_id": lambda team: str(_message(team).task_id),
+}
 
 # Routes addressed by a secret token (a public link's code) rather than an object id.
 TOKEN_ROUTES: set[str] = set()

@@ -39,7 +39,9 @@ def test_garbage_forms_never_crash_a_page(team, data):
 
 def test_ids_that_do_not_exist_or_are_malformed_are_not_found(team):
     for route in walked_routes():
-        if not route_params(route):
+        # /v1/ takes app or dataset keys, not sessions: tests/chat and tests/datasets
+        # check its unknown and malformed ids with a key.
+        if not route_params(route) or route.startswith("v1/"):
             continue
         path = fill(route, team)
         for bad_id in (str(uuid.uuid4()),):

@@ -19,7 +19,7 @@ from apps.chat.generation.fanout import Run
 from apps.chat.generation.limits import active_release
 from apps.chat.generation.prompt import build_messages
 from apps.chat.generation.turn import Turn, message_finish
-from apps.chat.models import AppMode, Conversation, Message, MessageStatus
+from apps.chat.models import AppMode, Conversation, FromSource, Message, MessageStatus
 from apps.core.errors import DomainError
 from apps.core.offload import offload
 from apps.providers.instance import ModelInstance
@@ -91,6 +91,8 @@ async def _answer(run: Run, turn: Turn, outcome: Outcome, started: float) -> Non
             workspace=turn.app.workspace,
             dataset_configs=turn.config.get("dataset_configs") or {},
             query=turn.query,
+            debugger=turn.message.from_source == FromSource.DEBUGGER,
+            app_id=turn.app.pk,
         )
         context = features.context_text(outcome.resources)
     request = LLMRequest(
