@@ -83,9 +83,10 @@ async def start(
         upload_file_id | url}]."""
     config = config_override if config_override is not None else app.config
     requester = str(getattr(end_user, "pk", "") or getattr(user, "pk", "") or "")
-    await offload(limits.admit)(app=app, requester=requester)
-    if not await offload(limits.active_acquire)(app):
-        raise limits.too_many_active(app)
+    if limits.has_limits(app):  # a thread hop only when there is something to count
+        await offload(limits.admit)(app=app, requester=requester)
+        if not await offload(limits.active_acquire)(app):
+            raise limits.too_many_active(app)
     task_id = uuid.uuid4()
     try:
         turn = await offload(turn_begin)(
@@ -102,7 +103,8 @@ async def start(
             task_id=task_id,
         )
     except BaseException:
-        await offload(limits.active_release)(app)
+        if app.max_active_requests:
+            await offload(limits.active_release)(app)
         raise
     run = Run(
         task_id=str(task_id),

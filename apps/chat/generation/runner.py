@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from contextlib import suppress
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -27,6 +27,8 @@ from apps.providers.runtime.errors import InvokeError
 from apps.providers.runtime.types import LLMRequest, TextDelta, Usage, UsageEvent
 
 logger = logging.getLogger(__name__)
+
+MAX_EXECUTION_SECONDS = 1200  # as Dify: a turn still streaming after this is stopped
 
 
 @dataclass
@@ -61,7 +63,8 @@ async def produce(run: Run, turn: Turn) -> None:
             await _suggest(run, turn)
     finally:
         await run.close()
-        await offload(active_release)(turn.app)
+        if turn.app.max_active_requests:
+            await offload(active_release)(turn.app)
 
 
 def _failure(exc: DomainError) -> ev.GenerationFailed:
@@ -105,7 +108,11 @@ async def _answer(run: Run, turn: Turn, outcome: Outcome, started: float) -> Non
     streaming = asyncio.create_task(_stream(run, turn, request, outcome, moderation, started))
     stopping = asyncio.create_task(run.wait_for_stop())
     try:
-        await asyncio.wait({streaming, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {streaming, stopping},
+            timeout=MAX_EXECUTION_SECONDS,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
     finally:
         for task in (streaming, stopping):
             if not task.done():
@@ -130,16 +137,17 @@ async def _stream(run, turn, request, outcome, moderation, started) -> None:
         app_id=turn.app.pk,
     )
     watch_keywords = bool(moderation and moderation.outputs and moderation.kind == "keywords")
-    async for event in instance.stream_llm(request):
-        if isinstance(event, TextDelta) and event.text:
-            if outcome.ttft is None:
-                outcome.ttft = time.perf_counter() - started
-            run.publish(ev.AnswerChunk(event.text))
-            if watch_keywords and moderation.keyword_hit(run.answer):
-                run.publish(ev.AnswerReplaced(moderation.output_reply))
-                return  # stop paying for an answer nobody will see
-        elif isinstance(event, UsageEvent):
-            outcome.usage = event.usage
+    async with aclosing(instance.stream_llm(request)) as stream:
+        async for event in stream:
+            if isinstance(event, TextDelta) and event.text:
+                if outcome.ttft is None:
+                    outcome.ttft = time.perf_counter() - started
+                run.publish(ev.AnswerChunk(event.text))
+                if watch_keywords and moderation.keyword_hit(run.answer):
+                    run.publish(ev.AnswerReplaced(moderation.output_reply))
+                    return  # stop paying for an answer nobody will see
+            elif isinstance(event, UsageEvent):
+                outcome.usage = event.usage
 
 
 def usage_metadata(turn: Turn, usage: Usage, latency: float) -> dict:
