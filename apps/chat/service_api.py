@@ -12,7 +12,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
@@ -231,19 +230,9 @@ async def _stop(request, task_id: str, user: str):
 
 def _task_of(app, task_id: str, user: str) -> Message:
     end_user = end_user_find(app=app, source=SOURCE, session_id=user)
-    try:
-        message = (
-            Message.objects.for_workspace(app.workspace_id)
-            .filter(app=app, task_id=task_id, end_user=end_user)
-            .first()
-            if end_user
-            else None
-        )
-    except (ValueError, ValidationError):  # not a UUID: as unknown as any other task id
-        message = None
-    if message is None:
+    if end_user is None:
         raise NotFound("Task Not Exists.")
-    return message
+    return messages.message_by_task(app=app, end_user=end_user, task_id=task_id)
 
 
 # --- Conversations and messages -------------------------------------------------------

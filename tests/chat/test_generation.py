@@ -309,3 +309,29 @@ def test_knowledge_context_reaches_the_prompt_and_the_citations(openai_ready, fa
     app.save()
     _, events = converse(app, query="how are refunds paid")
     assert "retriever_resources" not in events[-1].metadata
+
+
+def test_the_debugger_runs_an_unsaved_configuration(chat_app, fake_openai, team):
+    draft = {**chat_app.config, "pre_prompt": "Draft prompt"}
+    run, events = converse(
+        chat_app, query="try it", from_source="debugger", user=team.owner, config_override=draft
+    )
+    assert fake_openai.requests[-1].json()["messages"][0]["content"] == "Draft prompt"
+    chat_app.refresh_from_db()
+    assert chat_app.config["pre_prompt"] == "You are terse."
+    message = Message.objects.get(pk=run.message_id)
+    assert message.from_source == "debugger" and message.user == team.owner
+
+
+def test_a_follower_by_task_id_gets_the_live_run(chat_app, end_user):
+    from apps.chat.services.messages import message_by_task
+
+    run, _ = converse(chat_app, query="hi", end_user=end_user)
+    message = message_by_task(app=chat_app, end_user=end_user, task_id=run.task_id)
+    assert generation.run_for_message(message) is not None
+    assert (
+        generation.run_for_message(message).envelope(generation.AnswerChunk("x"))["conversation_id"]
+        == run.conversation_id
+    )
+    with pytest.raises(NotFound):
+        message_by_task(app=chat_app, end_user=None, task_id=run.task_id)

@@ -38,6 +38,7 @@ from apps.chat.generation.events import (
     SuggestedQuestions,
 )
 from apps.chat.generation.fanout import Run
+from apps.chat.generation.inputs import InvalidInput
 from apps.chat.generation.runner import produce
 from apps.chat.generation.turn import turn_begin
 from apps.chat.models import App, EndUser, Message, MessageStatus
@@ -82,6 +83,8 @@ async def start(
     files: Dify's [{type: "image", transfer_method: "local_file"|"remote_url",
         upload_file_id | url}]."""
     config = config_override if config_override is not None else app.config
+    if not isinstance(config, dict):
+        raise InvalidInput("The configuration must be an object.")
     requester = str(getattr(end_user, "pk", "") or getattr(user, "pk", "") or "")
     if limits.has_limits(app):  # a thread hop only when there is something to count
         await offload(limits.admit)(app=app, requester=requester)
@@ -151,13 +154,18 @@ async def stop(task_id: str) -> None:
     await fanout.request_stop(str(task_id))
 
 
-def run_for_message(message: Message) -> Run:
-    """A Run handle for an existing message (for envelopes when following by task_id)."""
+def run_for_message(message: Message, *, mode: str = "") -> Run:
+    """The Run of a message's turn: the live one when it runs in this process, else a
+    handle with its ids (for `envelope`). Look the message up in the caller's workspace
+    first (services.messages.message_by_task)."""
+    live = fanout.local(str(message.task_id))
+    if live is not None:
+        return live
     return Run(
         task_id=str(message.task_id),
         message_id=str(message.pk),
         conversation_id=str(message.conversation_id) if message.conversation_id else None,
-        mode=message.app.mode if "app" in message._state.fields_cache else "",
+        mode=mode,
         created_at=int(message.created_at.timestamp()),
     )
 

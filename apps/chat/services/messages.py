@@ -31,6 +31,18 @@ def message_get(*, app: App, end_user: EndUser | None, message_id) -> Message:
     return found
 
 
+def message_by_task(*, app: App, end_user: EndUser | None, task_id) -> Message:
+    """The message a task id belongs to, if it is this app's and this end user's."""
+    rows = Message.objects.for_workspace(app.workspace_id).filter(app=app, end_user=end_user)
+    try:
+        found = rows.filter(task_id=task_id).first()
+    except (ValueError, ValidationError):
+        found = None
+    if found is None:
+        raise NotFound("Task Not Exists.")
+    return found
+
+
 def message_list(
     *, app: App, end_user: EndUser | None, conversation_id, first_id=None, limit: int = 20
 ) -> tuple[list[Message], bool]:
