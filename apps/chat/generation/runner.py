@@ -91,7 +91,7 @@ async def _answer(run: Run, turn: Turn, outcome: Outcome, started: float) -> Non
     context = ""
     if features.knowledge_datasets(turn.config):
         outcome.resources = await offload(features.knowledge_retrieve)(
-            workspace=turn.app.workspace,
+            workspace=turn.app.workspace_id,
             dataset_configs=turn.config.get("dataset_configs") or {},
             query=turn.query,
             debugger=turn.message.from_source == FromSource.DEBUGGER,
