@@ -335,3 +335,29 @@ def test_a_follower_by_task_id_gets_the_live_run(chat_app, end_user):
     )
     with pytest.raises(NotFound):
         message_by_task(app=chat_app, end_user=None, task_id=run.task_id)
+
+
+def test_a_turn_orphaned_by_a_restart_is_reported_as_interrupted(chat_app):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    orphan = Message.objects.create(
+        workspace=chat_app.workspace,
+        app=chat_app,
+        from_source="api",
+        query="lost",
+        answer="half an ans",
+        status=MessageStatus.RUNNING,
+    )
+    Message.objects.filter(pk=orphan.pk).update(
+        created_at=timezone.now() - timedelta(seconds=1300)
+    )
+
+    async def go():
+        return await _collect(generation.events(str(orphan.task_id)))
+
+    events = async_to_sync(go)()
+    assert answer_of(events) == "half an ans"
+    assert isinstance(events[-1], generation.GenerationFailed)
+    assert Message.objects.get(pk=orphan.pk).status == MessageStatus.ERROR

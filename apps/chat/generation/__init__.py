@@ -26,6 +26,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from apps.chat.generation import events as ev
 from apps.chat.generation import fanout, limits
@@ -39,10 +40,13 @@ from apps.chat.generation.events import (
 )
 from apps.chat.generation.fanout import Run
 from apps.chat.generation.inputs import InvalidInput
-from apps.chat.generation.runner import produce
-from apps.chat.generation.turn import turn_begin
+from apps.chat.generation.runner import MAX_EXECUTION_SECONDS, produce
+from apps.chat.generation.turn import message_finish, turn_begin
 from apps.chat.models import App, EndUser, Message, MessageStatus
 from apps.core.offload import offload
+
+ORPHAN_GRACE_SECONDS = 60
+INTERRUPTED = "The answer was interrupted (the server restarted)."
 
 __all__ = [
     "AnswerChunk",
@@ -178,8 +182,14 @@ def _saved_events(task_id: str, *, running_ok: bool = False) -> list[Event] | No
         message = None
     if message is None:
         return [ev.GenerationFailed(404, "not_found", "No such task.")]
-    if message.status == MessageStatus.RUNNING and not running_ok:
-        return None
+    if message.status == MessageStatus.RUNNING:
+        age = (timezone.now() - message.created_at).total_seconds()
+        if age > MAX_EXECUTION_SECONDS + ORPHAN_GRACE_SECONDS:
+            # Its process is gone (a restart): nobody will finish it, so say so once.
+            message_finish(message.pk, status=MessageStatus.ERROR, error=INTERRUPTED)
+            message.status, message.error = MessageStatus.ERROR, INTERRUPTED
+        elif not running_ok:
+            return None
     out: list[Event] = [ev.AnswerChunk(message.answer)] if message.answer else []
     if message.status == MessageStatus.ERROR:
         out.append(ev.GenerationFailed(400, "completion_request_error", message.error))
