@@ -361,3 +361,24 @@ def test_a_turn_orphaned_by_a_restart_is_reported_as_interrupted(chat_app):
     assert answer_of(events) == "half an ans"
     assert isinstance(events[-1], generation.GenerationFailed)
     assert Message.objects.get(pk=orphan.pk).status == MessageStatus.ERROR
+
+
+def test_model_moderation_cuts_a_flagged_answer_while_it_streams(openai_ready, fake_openai):
+    moderation = {
+        "enabled": True,
+        "type": "openai_moderation",
+        "config": {
+            "model": {"provider": "openai", "name": "omni-moderation-latest"},
+            "inputs_config": {"enabled": False},
+            "outputs_config": {"enabled": True, "preset_response": "Withheld."},
+        },
+    }
+    app = make_app(openai_ready, "chat", sensitive_word_avoidance=moderation)
+    fake_openai.chunk_delay = 0.02
+    query = "I will hurt " + " ".join(f"word{i}" for i in range(150))
+    run, events = converse(app, query=query)
+    replaced = [e for e in events if isinstance(e, generation.AnswerReplaced)]
+    assert len(replaced) == 1 and answer_of(events) == "Withheld."
+    chunks = [e for e in events if isinstance(e, generation.AnswerChunk)]
+    assert len(chunks) < 150  # cut before the model finished
+    assert Message.objects.get(pk=run.message_id).answer == "Withheld."

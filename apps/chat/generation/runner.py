@@ -29,6 +29,8 @@ from apps.providers.runtime.types import LLMRequest, TextDelta, Usage, UsageEven
 logger = logging.getLogger(__name__)
 
 MAX_EXECUTION_SECONDS = 1200  # as Dify: a turn still streaming after this is stopped
+MODERATION_BUFFER = 300  # characters of new answer between output moderation checks
+MODERATION_POLL = 0.2  # seconds
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Outcome:
     resources: list = field(default_factory=list)
     annotation: object | None = None
     error: ev.GenerationFailed | None = None
+    replaced: bool = False  # output moderation swapped the answer
 
 
 async def produce(run: Run, turn: Turn) -> None:
@@ -123,9 +126,10 @@ async def _answer(run: Run, turn: Turn, outcome: Outcome, started: float) -> Non
         outcome.status = MessageStatus.STOPPED
         return
     streaming.result()  # raises what the stream raised
-    if moderation and moderation.outputs and moderation.kind != "keywords":
-        if await moderation.flagged(run.answer, workspace_id=workspace_id):
-            run.publish(ev.AnswerReplaced(moderation.output_reply))
+    if moderation and moderation.outputs and not outcome.replaced:
+        if moderation.kind != "keywords":  # keywords were checked on every piece
+            if await moderation.flagged(run.answer, workspace_id=workspace_id):
+                _replace(run, outcome, moderation.output_reply)
 
 
 async def _stream(run, turn, request, outcome, moderation, started) -> None:
@@ -136,18 +140,48 @@ async def _stream(run, turn, request, outcome, moderation, started) -> None:
         source="app",
         app_id=turn.app.pk,
     )
-    watch_keywords = bool(moderation and moderation.outputs and moderation.kind == "keywords")
-    async with aclosing(instance.stream_llm(request)) as stream:
-        async for event in stream:
-            if isinstance(event, TextDelta) and event.text:
-                if outcome.ttft is None:
-                    outcome.ttft = time.perf_counter() - started
-                run.publish(ev.AnswerChunk(event.text))
-                if watch_keywords and moderation.keyword_hit(run.answer):
-                    run.publish(ev.AnswerReplaced(moderation.output_reply))
+    outputs = bool(moderation and moderation.outputs)
+    watch_keywords = outputs and moderation.kind == "keywords"
+    checker = None
+    if outputs and not watch_keywords:
+        checker = asyncio.create_task(_moderate_while_streaming(run, turn, moderation, outcome))
+    try:
+        async with aclosing(instance.stream_llm(request)) as stream:
+            async for event in stream:
+                if outcome.replaced:
                     return  # stop paying for an answer nobody will see
-            elif isinstance(event, UsageEvent):
-                outcome.usage = event.usage
+                if isinstance(event, TextDelta) and event.text:
+                    if outcome.ttft is None:
+                        outcome.ttft = time.perf_counter() - started
+                    run.publish(ev.AnswerChunk(event.text))
+                    if watch_keywords and moderation.keyword_hit(run.answer):
+                        _replace(run, outcome, moderation.output_reply)
+                        return
+                elif isinstance(event, UsageEvent):
+                    outcome.usage = event.usage
+    finally:
+        if checker is not None:
+            checker.cancel()
+            with suppress(asyncio.CancelledError):
+                await checker
+
+
+def _replace(run: Run, outcome: Outcome, text: str) -> None:
+    outcome.replaced = True
+    run.publish(ev.AnswerReplaced(text))
+
+
+async def _moderate_while_streaming(run, turn, moderation, outcome) -> None:
+    """Ask the moderation model about the answer so far each time another
+    MODERATION_BUFFER characters have come, beside the stream (as Dify does)."""
+    checked = 0
+    while not outcome.replaced:
+        await asyncio.sleep(MODERATION_POLL)
+        if len(run.answer) - checked < MODERATION_BUFFER:
+            continue
+        checked = len(run.answer)
+        if await moderation.flagged(run.answer, workspace_id=turn.app.workspace_id):
+            _replace(run, outcome, moderation.output_reply)
 
 
 def usage_metadata(turn: Turn, usage: Usage, latency: float) -> dict:
