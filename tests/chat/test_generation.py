@@ -350,9 +350,7 @@ def test_a_turn_orphaned_by_a_restart_is_reported_as_interrupted(chat_app):
         answer="half an ans",
         status=MessageStatus.RUNNING,
     )
-    Message.objects.filter(pk=orphan.pk).update(
-        created_at=timezone.now() - timedelta(seconds=1300)
-    )
+    Message.objects.filter(pk=orphan.pk).update(created_at=timezone.now() - timedelta(seconds=1300))
 
     async def go():
         return await _collect(generation.events(str(orphan.task_id)))

@@ -300,3 +300,27 @@ def test_suggested_questions_through_the_api(openai_ready, live_server_url):
         "GET", f"/messages/{other['message_id']}/suggested", params={"user": "u-13"}
     )
     assert refused.status_code == 400
+
+
+def test_annotations_feedbacks_site_and_file_preview(chat, live_server_url):
+    app, client = chat
+    made = client._send_request(
+        "POST", "/apps/annotations", {"question": "Opening hours?", "answer": "9 to 5"}
+    )
+    assert made.status_code == 200 and made.json()["answer"] == "9 to 5"
+    note_id = made.json()["id"]
+    changed = client._send_request(
+        "PUT", f"/apps/annotations/{note_id}", {"question": "Opening hours?", "answer": "8 to 4"}
+    )
+    assert changed.json()["answer"] == "8 to 4"
+    listed = client._send_request("GET", "/apps/annotations", params={"limit": 10}).json()
+    assert listed["total"] == 1 and listed["data"][0]["id"] == note_id
+    assert client._send_request("DELETE", f"/apps/annotations/{note_id}").status_code == 204
+    body = client.create_chat_message({}, "rate me", "u-14").json()
+    client.message_feedback(body["message_id"], "dislike", "u-14")
+    feedbacks = client._send_request("GET", "/app/feedbacks").json()["data"]
+    assert [f["rating"] for f in feedbacks] == ["dislike"]
+    assert client._send_request("GET", "/site").json()["title"] == app.name
+    uploaded = client.file_upload("u-14", {"file": ("cat.png", PNG, "image/png")}).json()
+    preview = client._send_request("GET", f"/files/{uploaded['id']}/preview")
+    assert preview.content == PNG and preview.headers["content-type"] == "image/png"

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.core.files.base import ContentFile
+
 from apps.chat.config import default_config
-from apps.chat.models import App, Conversation, EndUser, Message
+from apps.chat.models import Annotation, App, Conversation, EndUser, Message, UploadFile
 from apps.chat.services import apps as app_services
 from apps.tenants.models import Role
 from tests.conftest import Team
@@ -47,7 +49,35 @@ def _message(team: Team) -> Message:
     )
 
 
+def _annotation(team: Team) -> str:
+    app = _app(team)
+    found = Annotation.objects.for_workspace(team.workspace).filter(app=app).first()
+    if found is None:
+        found = Annotation.objects.create(
+            workspace=team.workspace, app=app, question="victim q", answer="victim a"
+        )
+    return str(found.id)
+
+
+def _file(team: Team) -> str:
+    app = _app(team)
+    found = UploadFile.objects.for_workspace(team.workspace).filter(app=app).first()
+    if found is None:
+        found = UploadFile.objects.create(
+            workspace=team.workspace,
+            app=app,
+            name="victim.png",
+            file=ContentFile(b"\x89PNG\r\n\x1a\n", name="victim.png"),
+            size=8,
+            extension="png",
+            mime_type="image/png",
+        )
+    return str(found.id)
+
+
 OBJECT_IN_WORKSPACE: dict[str, Callable[[Team], str]] = {
+    "annotation_id": _annotation,
+    "file_id": _file,
     "app_id": lambda team: str(_app(team).id),
     "conversation_id": lambda team: str(_message(team).conversation_id),
     "message_id": lambda team: str(_message(team).id),
