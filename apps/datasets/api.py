@@ -4,8 +4,8 @@ API keys that open the Knowledge API at /v1/datasets."""
 from datetime import datetime
 from uuid import UUID
 
-from django.http import HttpResponse
 from ninja import Router, Schema
+from ninja.responses import Status
 
 from apps.datasets import selectors
 from apps.datasets.services import datasets as services
@@ -34,7 +34,7 @@ class DatasetKeyCreated(DatasetKeyOut):
 def dataset_key_create(request, payload: DatasetKeyIn):
     """Create a Knowledge API key. The key is in this response only; keep it."""
     key, raw = services.dataset_api_key_create(actor=request.membership, name=payload.name)
-    return 201, {**DatasetKeyOut.from_orm(key).dict(), "key": raw}
+    return Status(201, {**DatasetKeyOut.from_orm(key).dict(), "key": raw})
 
 
 @router.get("/dataset-keys", response=list[DatasetKeyOut])
@@ -42,7 +42,7 @@ def dataset_key_list(request):
     return list(selectors.dataset_api_key_list(workspace=request.workspace))
 
 
-@router.delete("/dataset-keys/{uuid:api_key_id}")
+@router.delete("/dataset-keys/{uuid:api_key_id}", response={204: None})
 def dataset_key_revoke(request, api_key_id: UUID):
     services.dataset_api_key_revoke(actor=request.membership, api_key_id=api_key_id)
-    return HttpResponse(status=204)
+    return Status(204, None)

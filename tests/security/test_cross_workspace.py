@@ -4,6 +4,7 @@ method, as the most privileged member of the other workspace, by session and by 
 import pytest
 from django.test import Client
 
+from apps.datasets.models import Segment
 from apps.providers import services
 from apps.providers.models import CredentialSet, ProviderConfig
 from apps.tenants.models import ApiKey, ApiKeyScope, Invitation, Membership, Role
@@ -35,6 +36,11 @@ def _snapshot(team):
         "credential_sets": sorted(
             CredentialSet.objects.for_workspace(team.workspace).values_list("name", "enabled")
         ),
+        "knowledge": sorted(
+            Segment.objects.for_workspace(team.workspace).values_list(
+                "dataset__name", "document__name", "document__enabled", "content", "enabled"
+            )
+        ),
     }
 
 
@@ -62,6 +68,9 @@ def test_another_workspace_cannot_reach_anything_by_id(team, other_team):
     _, attacker_gateway = api_key_create(
         actor=attacker_owner, name="gateway", scope=ApiKeyScope.GATEWAY
     )
+    _, attacker_dataset = api_key_create(
+        actor=attacker_owner, name="knowledge", scope=ApiKeyScope.DATASET
+    )
     services.provider_credentials_save(
         actor=team.members[Role.OWNER],
         provider="openai",
@@ -78,6 +87,7 @@ def test_another_workspace_cannot_reach_anything_by_id(team, other_team):
                 ("session", client_for(attacker)),
                 ("api key", Client(headers={"Authorization": f"Bearer {attacker_key}"})),
                 ("gateway key", Client(headers={"Authorization": f"Bearer {attacker_gateway}"})),
+                ("dataset key", Client(headers={"Authorization": f"Bearer {attacker_dataset}"})),
             ):
                 response = getattr(client, method)(path)
                 body = response.content.decode(errors="replace")

@@ -296,7 +296,7 @@ def dataset_update(
             )
         dataset.permission = permission
         fields.append("permission")
-    if indexing_technique is not _UNSET:
+    if indexing_technique is not _UNSET and indexing_technique != dataset.indexing_technique:
         _clean_choice(indexing_technique, IndexingTechnique.values, "indexing_technique")
         dataset.indexing_technique = indexing_technique
         fields.append("indexing_technique")
