@@ -45,6 +45,18 @@ def _documents():
     return documents
 
 
+def _segments():
+    from apps.datasets.services import segments
+
+    return segments
+
+
+def _updates():
+    from apps.datasets.services import document_updates
+
+    return document_updates
+
+
 def _retrieval():
     from apps.datasets import retrieval
 
@@ -201,8 +213,7 @@ def _document_options(body: dict) -> dict[str, Any]:
         options["process_rule"] = _obj(body, "process_rule")
     if body.get("doc_form"):
         options["doc_form"] = _str(body, "doc_form")
-    if body.get("doc_language"):
-        options["doc_language"] = _str(body, "doc_language", max_length=32)
+    _str(body, "doc_language", max_length=32)  # accepted; chunking is language-neutral
     technique = _str(body, "indexing_technique")
     if technique and technique not in IndexingTechnique.values:
         raise Invalid("indexing_technique must be high_quality or economy.")
@@ -259,7 +270,7 @@ def _file_and_data(request) -> tuple[Any, dict[str, Any]]:
 def document_create_by_file(request, dataset_id: UUID):
     dataset = _dataset(request, dataset_id)
     upload, data = _file_and_data(request)
-    documents = _documents().document_create_from_files(
+    _, documents = _documents().document_create_from_files(
         actor=request.membership, dataset=dataset, files=[upload], **_document_options(data)
     )
     return _created(documents[0])
@@ -284,12 +295,13 @@ def document_update_by_text(request, dataset_id: UUID, document_id: UUID):
     body = _json_body(request)
     if body.get("text") is not None and not _str(body, "name"):
         raise Invalid("name is required when text is given.")
-    document = _documents().document_update_from_text(
+    options = _document_options(body)
+    document = _updates().document_update_content(
         actor=request.membership,
         document=document,
         name=_str(body, "name", max_length=255) or None,
         text=_str(body, "text") or None,
-        **_document_options(body),
+        process_rule=options.get("process_rule"),
     )
     return _created(document)
 
@@ -301,8 +313,13 @@ def document_update_by_text(request, dataset_id: UUID, document_id: UUID):
 def document_update_by_file(request, dataset_id: UUID, document_id: UUID):
     dataset, document = _document(request, dataset_id, document_id)
     upload, data = _file_and_data(request)
-    document = _documents().document_update_from_file(
-        actor=request.membership, document=document, file=upload, **_document_options(data)
+    options = _document_options(data)
+    document = _updates().document_update_content(
+        actor=request.membership,
+        document=document,
+        name=_str(data, "name", max_length=255) or None,
+        file=upload,
+        process_rule=options.get("process_rule"),
     )
     return _created(document)
 
@@ -412,7 +429,7 @@ def segment_create(request, dataset_id: UUID, document_id: UUID, payload: Segmen
     if not payload.segments:
         raise Invalid("segments must hold at least one segment.")
     created = [
-        _documents().segment_create(
+        _segments().segment_create(
             actor=request.membership,
             document=document,
             content=item.content,
@@ -438,19 +455,14 @@ def segment_update(
     _, document = _document(request, dataset_id, document_id)
     segment = selectors.segment_get(document=document, segment_id=segment_id)
     fields = payload.segment
-    services = _documents()
-    if fields.content is not None or fields.answer is not None or fields.keywords is not None:
-        segment = services.segment_update(
-            actor=request.membership,
-            segment=segment,
-            content=fields.content if fields.content is not None else segment.content,
-            answer=fields.answer,
-            keywords=fields.keywords,
-        )
-    if fields.enabled is not None and fields.enabled != segment.enabled:
-        services.segment_set_enabled(
-            actor=request.membership, segment=segment, enabled=fields.enabled
-        )
+    _segments().segment_update(
+        actor=request.membership,
+        segment=segment,
+        content=fields.content,
+        answer=fields.answer,
+        keywords=fields.keywords,
+        enabled=fields.enabled,
+    )
     segment = selectors.segment_get(document=document, segment_id=segment_id)
     return {"data": wire.segment_body(segment), "doc_form": document.doc_form}
 
@@ -459,7 +471,7 @@ def segment_update(
 def segment_delete(request, dataset_id: UUID, document_id: UUID, segment_id: UUID):
     _, document = _document(request, dataset_id, document_id)
     segment = selectors.segment_get(document=document, segment_id=segment_id)
-    _documents().segment_delete(actor=request.membership, segment=segment)
+    _segments().segment_delete(actor=request.membership, segment=segment)
     return _no_content()
 
 

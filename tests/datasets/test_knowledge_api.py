@@ -7,8 +7,20 @@ from django.test import Client
 from apps.datasets.models import Dataset, Document, IndexingStatus
 from apps.tenants.models import ApiKey, ApiKeyScope, Role
 from apps.tenants.services import api_key_create
+from tests.datasets.knowledge_client import knowledge_client_for
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def knowledge_api(team):
+    return knowledge_client_for(team)
+
+
+@pytest.fixture
+def other_knowledge_api(other_team):
+    return knowledge_client_for(other_team)
+
 
 DATASET_FIELDS = {
     "id", "name", "description", "provider", "permission", "data_source_type",

@@ -92,7 +92,7 @@ def document_add_view(request, dataset_id):
                 files = request.FILES.getlist("files")
                 if not files:
                     raise DomainError("Choose at least one file to upload.")
-                created = _documents().document_create_from_files(files=files, **kwargs)
+                _, created = _documents().document_create_from_files(files=files, **kwargs)
             elif source == "text" and text_form.is_valid():
                 created = [
                     _documents().document_create_from_text(
@@ -143,15 +143,20 @@ def document_preview_view(request, dataset_id):
         )
     else:
         source = request.POST.get("source", "file")
+        files = request.FILES.getlist("files")
         try:
+            if source == "url":
+                raise DomainError(
+                    "A web page is previewed once it is added: open it from the documents list."
+                )
             context["chunks"] = _documents().chunk_preview(
                 actor=request.membership,
-                dataset=dataset,
                 process_rule=rules.process_rule(),
+                doc_form=dataset.doc_form,
                 text=request.POST.get("text", "") if source == "text" else None,
-                file=(request.FILES.getlist("files") or [None])[0] if source == "file" else None,
-                url=request.POST.get("url", "") if source == "url" else None,
+                file=files[0] if source == "file" and files else None,
             )
+            context["of_name"] = files[0].name if source == "file" and len(files) > 1 else ""
         except NotFound as exc:
             raise Http404(exc.message) from exc
         except DomainError as exc:

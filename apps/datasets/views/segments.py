@@ -16,10 +16,10 @@ from apps.tenants.permissions import can
 
 
 def _documents():
-    """ds-ingest's document services (apps/datasets/services/documents.py)."""
-    from apps.datasets.services import documents
+    """ds-ingest's chunk services (apps/datasets/services/segments.py)."""
+    from apps.datasets.services import segments
 
-    return documents
+    return segments
 
 
 def _document_for(request, dataset_id, document_id):

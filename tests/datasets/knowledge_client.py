@@ -1,10 +1,9 @@
-"""Knowledge fixtures: a Knowledge API client with a dataset key of the team."""
+"""A Knowledge API client with a dataset key of a team."""
 
 from __future__ import annotations
 
 import json
 
-import pytest
 from django.test import Client
 
 from apps.datasets.services.datasets import dataset_api_key_create
@@ -35,13 +34,7 @@ class KnowledgeClient:
         return self.client.delete(f"/v1{path}")
 
 
-@pytest.fixture
-def knowledge_api(team) -> KnowledgeClient:
+def knowledge_client_for(team) -> KnowledgeClient:
+    """A client with a fresh dataset key made by the team's owner."""
     _, raw = dataset_api_key_create(actor=team.members[Role.OWNER], name="tests")
-    return KnowledgeClient(raw)
-
-
-@pytest.fixture
-def other_knowledge_api(other_team) -> KnowledgeClient:
-    _, raw = dataset_api_key_create(actor=other_team.members[Role.OWNER], name="other")
     return KnowledgeClient(raw)
