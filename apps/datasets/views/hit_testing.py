@@ -57,6 +57,4 @@ def hit_testing_view(request, dataset_id):
         "history": _retrieval().dataset_query_history(dataset=dataset),
         "tab": "hit_testing",
     }
-    if request.htmx and request.method == "POST":
-        return render(request, "datasets/_hit_results.html", context, status=status)
     return render(request, "datasets/hit_testing.html", context, status=status)
