@@ -126,13 +126,7 @@ def test_chunk_pages_search_add_edit_disable_delete(team, economy_dataset, worke
     page_url = f"/knowledge/{economy_dataset.id}/documents/{document.id}/"
     listing = owner.get(page_url).content.decode()
     assert "Lighthouses guide ships" in listing
-    assert (
-        "Lighthouses"
-        not in owner.get(page_url, {"q": "zebra"})
-        .content.decode()
-        .split("No chunk matches")[0]
-        .split("chunk-list")[-1]
-    )
+    assert "No chunk matches" in owner.get(page_url, {"q": "zebra"}).content.decode()
     added = owner.post(
         page_url, {"content": "Fog horns sound in poor weather.", "keywords": "fog, horn"}
     )

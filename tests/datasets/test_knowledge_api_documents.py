@@ -12,6 +12,7 @@ from tests.datasets.knowledge_client import knowledge_client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+INVALID = "invalid_param"
 TEXT = "Lighthouses guide ships at night.\n\nThe keeper trims the wick at dusk."
 
 
@@ -75,8 +76,8 @@ def test_create_by_file_with_data_as_a_json_string(api, economy_dataset, workers
     [
         ("document/create-by-text", {"name": "x"}, "invalid_param"),
         ("document/create-by-text", {"text": "x"}, "invalid_param"),
-        ("document/create-by-text", {"name": "x", "text": "y", "process_rule": "auto"}, "invalid_param"),
-        ("document/create-by-text", {"name": "x", "text": "y", "indexing_technique": "z"}, "invalid_param"),
+        ("document/create-by-text", {"name": "x", "text": "y", "process_rule": "a"}, INVALID),
+        ("document/create-by-text", {"name": "x", "text": "y", "indexing_technique": "z"}, INVALID),
         ("document/create-by-file", None, "no_file_uploaded"),
     ],
     ids=["no-text", "no-name", "rule-not-object", "bad-technique", "no-file"],
