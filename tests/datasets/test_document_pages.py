@@ -3,13 +3,21 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from apps.datasets.models import Document, IndexingStatus, Segment
+from apps.datasets.models import DatasetPermission, Document, IndexingStatus, Segment
 from apps.tenants.models import Role
 from tests.datasets.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TEXT = "Lighthouses guide ships at night.\n\nThe keeper trims the wick at dusk."
+
+
+@pytest.fixture
+def economy_dataset(economy_dataset):
+    """The economy dataset shared with the whole team, so its dataset operator sees it."""
+    economy_dataset.permission = DatasetPermission.ALL_TEAM_MEMBERS
+    economy_dataset.save(update_fields=["permission"])
+    return economy_dataset
 
 
 def upload(name, body):

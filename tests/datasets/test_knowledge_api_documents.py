@@ -90,12 +90,13 @@ def test_bad_document_input_is_a_dify_400(api, economy_dataset, path, body, code
     assert not Document.objects.filter(dataset=economy_dataset).exists()
 
 
-def test_unsupported_file_is_a_400_with_a_clear_message(api, economy_dataset):
+def test_unsupported_file_is_a_415_with_a_clear_message(api, economy_dataset):
     response = api.post(
         f"/datasets/{economy_dataset.id}/document/create-by-file",
         data={"file": SimpleUploadedFile("tool.exe", b"MZ\x90\x00")},
     )
-    assert response.status_code == 400
+    assert response.status_code == 415  # Dify's unsupported_file_type
+    assert response.json()["code"] == "unsupported_file_type"
     assert "tool.exe" in response.json()["message"]
 
 
