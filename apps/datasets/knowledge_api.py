@@ -57,10 +57,10 @@ def _updates():
     return document_updates
 
 
-def _retrieval():
-    from apps.datasets import retrieval
+def _hit_testing():
+    from apps.datasets import hit_testing
 
-    return retrieval
+    return hit_testing
 
 
 def _json_body(request) -> dict[str, Any]:
@@ -485,19 +485,14 @@ def dataset_retrieve(request, dataset_id: UUID):
     query = _str(body, "query", required=True)
     if len(query) > QUERY_MAX:
         raise Invalid(f"The query can be at most {QUERY_MAX} characters.")
-    retrieval_model = _obj(body, "retrieval_model")
-    if retrieval_model is not None:
-        retrieval_model = dataset_services.clean_retrieval_model(
-            retrieval_model, indexing_technique=dataset.indexing_technique
-        )
-    records = _retrieval().hit_testing(
-        actor=request.membership,
+    result = _hit_testing().hit_testing(
+        actor=None,  # the key was checked; the query is recorded as the API's
         dataset=dataset,
         query=query,
-        retrieval_model=retrieval_model,
+        retrieval_model=_obj(body, "retrieval_model"),
         source="api",
     )
-    return {"query": {"content": query}, "records": [_record(r) for r in records]}
+    return result.to_dify()
 
 
 router.add_api_operation(
@@ -508,24 +503,3 @@ router.add_api_operation(
     operation_id="dataset_hit_testing",
     include_in_schema=False,
 )
-
-
-def _record(hit: Any) -> dict[str, Any]:
-    segment = hit.segment
-    body = wire.segment_body(segment, with_children=False)
-    document = segment.document
-    body["document"] = {
-        "id": str(document.id),
-        "data_source_type": document.data_source_type,
-        "name": document.name,
-        "doc_type": None,
-        "doc_metadata": None,
-    }
-    return {
-        "segment": body,
-        "child_chunks": [],
-        "score": hit.score,
-        "tsne_position": None,
-        "files": [],
-        "summary": None,
-    }

@@ -158,3 +158,26 @@ def test_chunk_pages_search_add_edit_disable_delete(team, economy_dataset, worke
     assert empty.status_code == 400
     owner.post(f"{edit}delete/")
     assert not Segment.objects.filter(pk=chunk.pk).exists()
+
+
+def test_hit_testing_ranks_chunks_and_keeps_the_history(team, economy_dataset, workers):
+    _indexed(team, economy_dataset, workers)
+    operator = team.client(Role.DATASET_OPERATOR)
+    url = f"/knowledge/{economy_dataset.id}/hit-testing/"
+    assert "No queries yet" in operator.get(url).content.decode()
+    response = operator.post(
+        url,
+        {"query": "keeper wick", "rm-search_method": "full_text_search", "rm-top_k": "3"},
+    )
+    body = response.content.decode()
+    assert response.status_code == 200, body[:2000]
+    assert 'data-testid="hit"' in body
+    assert "The keeper trims the wick at dusk." in body
+    assert "Keeper notes" in body  # the source document
+    assert 'data-testid="hit-score"' in body
+    history = operator.get(url).content.decode()
+    assert "keeper wick" in history.split('data-testid="query-history"')[1]
+    too_long = operator.post(url, {"query": "x" * 300, "rm-search_method": "full_text_search",
+                                   "rm-top_k": "3"})  # fmt: skip
+    assert too_long.status_code == 400
+    assert team.client(Role.NORMAL).get(url).status_code == 403

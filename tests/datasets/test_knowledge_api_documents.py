@@ -167,3 +167,25 @@ def test_update_by_text_keeps_the_id_and_reindexes(api, economy_dataset, workers
 
     assert api.delete(f"{base}/documents/{document_id}").status_code == 204
     assert api.get(f"{base}/documents/{document_id}").status_code == 404
+
+
+def test_retrieve_returns_difys_records(api, economy_dataset, workers, other_team):
+    base = f"/datasets/{economy_dataset.id}"
+    created = api.post(f"{base}/document/create-by-text", {"name": "Notes", "text": TEXT}).json()
+    _completed(created["document"]["id"], workers)
+    body = {"query": "keeper wick", "retrieval_model": {"search_method": "full_text_search",
+            "top_k": 2, "reranking_enable": False, "score_threshold_enabled": False}}  # fmt: skip
+    response = api.post(f"{base}/retrieve", body)
+    assert response.status_code == 200, response.content
+    result = response.json()
+    assert result["query"] == {"content": "keeper wick"}
+    top = result["records"][0]
+    assert set(top) >= {"segment", "score", "child_chunks", "tsne_position"}
+    assert top["segment"]["content"] == "The keeper trims the wick at dusk."
+    assert top["segment"]["document"]["name"] == "Notes"
+    assert 0 < top["score"] <= 1
+    assert api.post(f"{base}/hit-testing", body).status_code == 200
+    assert api.post(f"{base}/retrieve", {"query": "x" * 251}).status_code == 400
+    assert api.post(f"{base}/retrieve", {}).json()["code"] == "invalid_param"
+    outsider = knowledge_client_for(other_team)
+    assert outsider.post(f"{base}/retrieve", body).status_code == 404

@@ -13,11 +13,14 @@ from apps.datasets.views import dataset_for
 from apps.tenants.decorators import workspace_view
 
 
-def _retrieval():
-    """ds-retrieval's search (apps/datasets/retrieval.py)."""
-    from apps.datasets import retrieval
+def _hit_testing():
+    """ds-retrieval's hit testing (apps/datasets/hit_testing.py)."""
+    from apps.datasets import hit_testing
 
-    return retrieval
+    return hit_testing
+
+
+HISTORY_SHOWN = 20
 
 
 @workspace_view("knowledge.view")
@@ -36,12 +39,16 @@ def hit_testing_view(request, dataset_id):
         status = 400
         if form.is_valid() and retrieval_form.is_valid():
             try:
-                records = _retrieval().hit_testing(
-                    actor=request.membership,
-                    dataset=dataset,
-                    query=form.cleaned_data["query"],
-                    retrieval_model=retrieval_form.retrieval_model(),
-                    source="hit_testing",
+                records = (
+                    _hit_testing()
+                    .hit_testing(
+                        actor=request.membership,
+                        dataset=dataset,
+                        query=form.cleaned_data["query"],
+                        retrieval_model=retrieval_form.retrieval_model(),
+                        source="hit_testing",
+                    )
+                    .records
                 )
                 status = 200
             except NotFound as exc:
@@ -54,7 +61,9 @@ def hit_testing_view(request, dataset_id):
         "retrieval_form": retrieval_form,
         "records": records,
         "error": error,
-        "history": _retrieval().dataset_query_history(dataset=dataset),
+        "history": _hit_testing().dataset_query_history(
+            workspace=request.workspace, dataset=dataset
+        )[:HISTORY_SHOWN],
         "tab": "hit_testing",
     }
     return render(request, "datasets/hit_testing.html", context, status=status)
