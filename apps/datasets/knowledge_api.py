@@ -12,7 +12,9 @@ import json
 from typing import Any
 from uuid import UUID
 
+import pydantic
 from django.http import HttpResponse
+from django.urls import register_converter
 from ninja import Router, Schema
 
 from apps.core.errors import DomainError
@@ -23,6 +25,21 @@ from apps.tenants.auth import WorkspaceApiKey
 from apps.tenants.models import ApiKeyScope
 
 QUERY_MAX = 250
+
+
+class BatchConverter:
+    """An upload batch id: letters and digits only (Dify's are digits; ours add hex)."""
+
+    regex = "[0-9A-Za-z]{1,64}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(BatchConverter, "batch")
 
 
 class DatasetApiKey(WorkspaceApiKey):
@@ -369,7 +386,9 @@ def document_delete(request, dataset_id: UUID, document_id: UUID):
     return _no_content()
 
 
-@router.get("/datasets/{uuid:dataset_id}/documents/{batch}/indexing-status", response={200: dict})
+@router.get(
+    "/datasets/{uuid:dataset_id}/documents/{batch:batch}/indexing-status", response={200: dict}
+)
 def document_indexing_status(request, dataset_id: UUID, batch: str):
     dataset = _dataset(request, dataset_id)
     documents = selectors.document_batch(dataset=dataset, batch=batch[:32])
@@ -423,9 +442,23 @@ def segment_list(request, dataset_id: UUID, document_id: UUID):
     return wire.page_body(found, [wire.segment_body(s) for s in items], doc_form=document.doc_form)
 
 
+def _payload(schema: type[Schema], request) -> Any:
+    """The body checked against `schema`, after the ids were found (a foreign id is a 404
+    whatever the body holds)."""
+    try:
+        return schema.model_validate(_json_body(request))
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        raise Invalid(
+            f"{where}: {first.get('msg', 'invalid')}" if where else "Invalid body."
+        ) from exc
+
+
 @router.post(_SEGMENTS, response={200: dict})
-def segment_create(request, dataset_id: UUID, document_id: UUID, payload: SegmentsCreateIn):
+def segment_create(request, dataset_id: UUID, document_id: UUID):
     _, document = _document(request, dataset_id, document_id)
+    payload = _payload(SegmentsCreateIn, request)
     if not payload.segments:
         raise Invalid("segments must hold at least one segment.")
     created = [
@@ -449,11 +482,10 @@ def segment_detail(request, dataset_id: UUID, document_id: UUID, segment_id: UUI
 
 
 @router.post(_SEGMENTS + "/{uuid:segment_id}", response={200: dict})
-def segment_update(
-    request, dataset_id: UUID, document_id: UUID, segment_id: UUID, payload: SegmentUpdateIn
-):
+def segment_update(request, dataset_id: UUID, document_id: UUID, segment_id: UUID):
     _, document = _document(request, dataset_id, document_id)
     segment = selectors.segment_get(document=document, segment_id=segment_id)
+    payload = _payload(SegmentUpdateIn, request)
     fields = payload.segment
     _segments().segment_update(
         actor=request.membership,

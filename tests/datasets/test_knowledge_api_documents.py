@@ -181,7 +181,7 @@ def test_retrieve_returns_difys_records(api, economy_dataset, workers, other_tea
     assert result["query"] == {"content": "keeper wick"}
     top = result["records"][0]
     assert set(top) >= {"segment", "score", "child_chunks", "tsne_position"}
-    assert top["segment"]["content"] == "The keeper trims the wick at dusk."
+    assert "The keeper trims the wick at dusk." in top["segment"]["content"]
     assert top["segment"]["document"]["name"] == "Notes"
     assert 0 < top["score"] <= 1
     assert api.post(f"{base}/hit-testing", body).status_code == 200
