@@ -18,9 +18,10 @@ from django.urls import register_converter
 from ninja import Router, Schema
 
 from apps.core.errors import DomainError
-from apps.datasets import selectors, wire
+from apps.datasets import hit_testing, selectors, wire
 from apps.datasets.models import Dataset, Document, IndexingTechnique
 from apps.datasets.services import datasets as dataset_services
+from apps.datasets.services import document_updates, documents, segments
 from apps.tenants.auth import WorkspaceApiKey
 from apps.tenants.models import ApiKeyScope
 
@@ -53,31 +54,6 @@ router = Router(tags=["knowledge api"], auth=DatasetApiKey())
 
 class Invalid(DomainError):
     code = "invalid_param"
-
-
-def _documents():
-    """The document services (apps/datasets/services/documents.py, ds-ingest's)."""
-    from apps.datasets.services import documents
-
-    return documents
-
-
-def _segments():
-    from apps.datasets.services import segments
-
-    return segments
-
-
-def _updates():
-    from apps.datasets.services import document_updates
-
-    return document_updates
-
-
-def _hit_testing():
-    from apps.datasets import hit_testing
-
-    return hit_testing
 
 
 def _json_body(request) -> dict[str, Any]:
@@ -245,7 +221,7 @@ def _created(document: Document) -> dict[str, Any]:
 def document_create_by_text(request, dataset_id: UUID):
     dataset = _dataset(request, dataset_id)
     body = _json_body(request)
-    document = _documents().document_create_from_text(
+    document = documents.document_create_from_text(
         actor=request.membership,
         dataset=dataset,
         name=_str(body, "name", required=True, max_length=255),
@@ -287,10 +263,10 @@ def _file_and_data(request) -> tuple[Any, dict[str, Any]]:
 def document_create_by_file(request, dataset_id: UUID):
     dataset = _dataset(request, dataset_id)
     upload, data = _file_and_data(request)
-    _, documents = _documents().document_create_from_files(
+    _, created = documents.document_create_from_files(
         actor=request.membership, dataset=dataset, files=[upload], **_document_options(data)
     )
-    return _created(documents[0])
+    return _created(created[0])
 
 
 router.add_api_operation(
@@ -313,7 +289,7 @@ def document_update_by_text(request, dataset_id: UUID, document_id: UUID):
     if body.get("text") is not None and not _str(body, "name"):
         raise Invalid("name is required when text is given.")
     options = _document_options(body)
-    document = _updates().document_update_content(
+    document = document_updates.document_update_content(
         actor=request.membership,
         document=document,
         name=_str(body, "name", max_length=255) or None,
@@ -331,7 +307,7 @@ def document_update_by_file(request, dataset_id: UUID, document_id: UUID):
     dataset, document = _document(request, dataset_id, document_id)
     upload, data = _file_and_data(request)
     options = _document_options(data)
-    document = _updates().document_update_content(
+    document = document_updates.document_update_content(
         actor=request.membership,
         document=document,
         name=_str(data, "name", max_length=255) or None,
@@ -382,7 +358,7 @@ def document_detail(request, dataset_id: UUID, document_id: UUID):
 @router.delete("/datasets/{uuid:dataset_id}/documents/{uuid:document_id}")
 def document_delete(request, dataset_id: UUID, document_id: UUID):
     dataset, document = _document(request, dataset_id, document_id)
-    _documents().document_delete(actor=request.membership, document=document)
+    documents.document_delete(actor=request.membership, document=document)
     return _no_content()
 
 
@@ -462,7 +438,7 @@ def segment_create(request, dataset_id: UUID, document_id: UUID):
     if not payload.segments:
         raise Invalid("segments must hold at least one segment.")
     created = [
-        _segments().segment_create(
+        segments.segment_create(
             actor=request.membership,
             document=document,
             content=item.content,
@@ -487,7 +463,7 @@ def segment_update(request, dataset_id: UUID, document_id: UUID, segment_id: UUI
     segment = selectors.segment_get(document=document, segment_id=segment_id)
     payload = _payload(SegmentUpdateIn, request)
     fields = payload.segment
-    _segments().segment_update(
+    segments.segment_update(
         actor=request.membership,
         segment=segment,
         content=fields.content,
@@ -503,7 +479,7 @@ def segment_update(request, dataset_id: UUID, document_id: UUID, segment_id: UUI
 def segment_delete(request, dataset_id: UUID, document_id: UUID, segment_id: UUID):
     _, document = _document(request, dataset_id, document_id)
     segment = selectors.segment_get(document=document, segment_id=segment_id)
-    _segments().segment_delete(actor=request.membership, segment=segment)
+    segments.segment_delete(actor=request.membership, segment=segment)
     return _no_content()
 
 
@@ -517,7 +493,7 @@ def dataset_retrieve(request, dataset_id: UUID):
     query = _str(body, "query", required=True)
     if len(query) > QUERY_MAX:
         raise Invalid(f"The query can be at most {QUERY_MAX} characters.")
-    result = _hit_testing().hit_testing(
+    result = hit_testing.hit_testing(
         actor=None,  # the key was checked; the query is recorded as the API's
         dataset=dataset,
         query=query,

@@ -12,19 +12,13 @@ from django.views.decorators.http import require_POST
 from apps.core.errors import DomainError, NotFound
 from apps.datasets import selectors
 from apps.datasets.forms import ProcessRuleForm, TextDocumentForm, UrlDocumentForm
+from apps.datasets.services import documents
 from apps.datasets.views import dataset_for, page_number
 from apps.tenants.decorators import workspace_view
 from apps.tenants.permissions import can
 
 POLL_SECONDS = 2
 SOURCES = ("file", "text", "url")
-
-
-def _documents():
-    """ds-ingest's document services (apps/datasets/services/documents.py)."""
-    from apps.datasets.services import documents
-
-    return documents
 
 
 def _list_context(request, dataset) -> dict:
@@ -92,10 +86,10 @@ def document_add_view(request, dataset_id):
                 files = request.FILES.getlist("files")
                 if not files:
                     raise DomainError("Choose at least one file to upload.")
-                _, created = _documents().document_create_from_files(files=files, **kwargs)
+                _, created = documents.document_create_from_files(files=files, **kwargs)
             elif source == "text" and text_form.is_valid():
                 created = [
-                    _documents().document_create_from_text(
+                    documents.document_create_from_text(
                         name=text_form.cleaned_data["name"],
                         text=text_form.cleaned_data["text"],
                         **kwargs,
@@ -103,9 +97,7 @@ def document_add_view(request, dataset_id):
                 ]
             elif source == "url" and url_form.is_valid():
                 created = [
-                    _documents().document_create_from_url(
-                        url=url_form.cleaned_data["url"], **kwargs
-                    )
+                    documents.document_create_from_url(url=url_form.cleaned_data["url"], **kwargs)
                 ]
             else:
                 created = None
@@ -149,7 +141,7 @@ def document_preview_view(request, dataset_id):
                 raise DomainError(
                     "A web page is previewed once it is added: open it from the documents list."
                 )
-            context["chunks"] = _documents().chunk_preview(
+            context["chunks"] = documents.chunk_preview(
                 actor=request.membership,
                 process_rule=rules.process_rule(),
                 doc_form=dataset.doc_form,
@@ -186,7 +178,7 @@ def document_action_view(request, dataset_id, document_id, action: str):
         raise Http404(exc.message) from exc
     name, extra, success = ACTIONS[action]
     try:
-        getattr(_documents(), name)(actor=request.membership, document=document, **extra)
+        getattr(documents, name)(actor=request.membership, document=document, **extra)
     except NotFound as exc:
         raise Http404(exc.message) from exc
     except DomainError as exc:

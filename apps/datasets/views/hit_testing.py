@@ -7,18 +7,11 @@ from django.http import Http404
 from django.shortcuts import render
 
 from apps.core.errors import DomainError, NotFound
+from apps.datasets import hit_testing
 from apps.datasets.forms import HitTestingForm, RetrievalForm
 from apps.datasets.selectors import rerank_model_choices
 from apps.datasets.views import dataset_for
 from apps.tenants.decorators import workspace_view
-
-
-def _hit_testing():
-    """ds-retrieval's hit testing (apps/datasets/hit_testing.py)."""
-    from apps.datasets import hit_testing
-
-    return hit_testing
-
 
 HISTORY_SHOWN = 20
 
@@ -39,17 +32,13 @@ def hit_testing_view(request, dataset_id):
         status = 400
         if form.is_valid() and retrieval_form.is_valid():
             try:
-                records = (
-                    _hit_testing()
-                    .hit_testing(
-                        actor=request.membership,
-                        dataset=dataset,
-                        query=form.cleaned_data["query"],
-                        retrieval_model=retrieval_form.retrieval_model(),
-                        source="hit_testing",
-                    )
-                    .records
-                )
+                records = hit_testing.hit_testing(
+                    actor=request.membership,
+                    dataset=dataset,
+                    query=form.cleaned_data["query"],
+                    retrieval_model=retrieval_form.retrieval_model(),
+                    source="hit_testing",
+                ).records
                 status = 200
             except NotFound as exc:
                 raise Http404(exc.message) from exc
@@ -61,9 +50,9 @@ def hit_testing_view(request, dataset_id):
         "retrieval_form": retrieval_form,
         "records": records,
         "error": error,
-        "history": _hit_testing().dataset_query_history(
-            workspace=request.workspace, dataset=dataset
-        )[:HISTORY_SHOWN],
+        "history": hit_testing.dataset_query_history(workspace=request.workspace, dataset=dataset)[
+            :HISTORY_SHOWN
+        ],
         "tab": "hit_testing",
     }
     return render(request, "datasets/hit_testing.html", context, status=status)

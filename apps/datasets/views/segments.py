@@ -10,16 +10,10 @@ from django.views.decorators.http import require_POST
 from apps.core.errors import DomainError, NotFound
 from apps.datasets import selectors
 from apps.datasets.forms import SegmentForm
+from apps.datasets.services import segments
 from apps.datasets.views import dataset_for, page_number
 from apps.tenants.decorators import workspace_view
 from apps.tenants.permissions import can
-
-
-def _documents():
-    """ds-ingest's chunk services (apps/datasets/services/segments.py)."""
-    from apps.datasets.services import segments
-
-    return segments
 
 
 def _document_for(request, dataset_id, document_id):
@@ -53,7 +47,7 @@ def segment_list_view(request, dataset_id, document_id):
         status = 400
         if form.is_valid():
             try:
-                _documents().segment_create(
+                segments.segment_create(
                     actor=request.membership,
                     document=document,
                     content=form.cleaned_data["content"],
@@ -99,7 +93,7 @@ def segment_edit_view(request, dataset_id, document_id, segment_id):
         status = 400
         if form.is_valid():
             try:
-                _documents().segment_update(
+                segments.segment_update(
                     actor=request.membership,
                     segment=segment,
                     content=form.cleaned_data["content"],
@@ -126,7 +120,7 @@ def segment_edit_view(request, dataset_id, document_id, segment_id):
 @workspace_view("knowledge.manage")
 def segment_action_view(request, dataset_id, document_id, segment_id, action: str):
     dataset, document, segment = _segment_for(request, dataset_id, document_id, segment_id)
-    services = _documents()
+    services = segments
     try:
         if action == "delete":
             services.segment_delete(actor=request.membership, segment=segment)

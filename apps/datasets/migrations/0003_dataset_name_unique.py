@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('datasets', '0001_initial'),
+        ('datasets', '0002_document_timing'),
         ('tenants', '0003_alter_apikey_scope'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
