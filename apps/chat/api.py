@@ -282,13 +282,13 @@ def app_api_key_create(request, app_id: str):
     return Status(201, {**_key_out(key), "key": raw})
 
 
-@router.delete("/apps/{app_id}/api-keys/{app_key_id}", response={204: None})
-def app_api_key_revoke(request, app_id: str, app_key_id: str):
+@router.delete("/apps/{app_id}/api-keys/{key_id}", response={204: None})
+def app_api_key_revoke(request, app_id: str, key_id: str):
     """Revoke a key; calls with it fail at once."""
     app = selectors.app_get(workspace=request.workspace, app_id=app_id)
-    if not _is_uuid(app_key_id):
+    if not _is_uuid(key_id):
         raise NotFound("No such key for this app.")
-    keys.app_api_key_revoke(actor=request.membership, app=app, key_id=app_key_id)
+    keys.app_api_key_revoke(actor=request.membership, app=app, key_id=key_id)
     return Status(204, None)
 
 
