@@ -48,7 +48,10 @@ def _fake_script(token_seconds: float) -> str:
     """The fake in its own interpreter (it needs no Django): prints its URL, then serves."""
     return (
         "import time\n"
+        "from http.server import ThreadingHTTPServer\n"
         "from tests.fakes.openai import FakeOpenAI\n"
+        # A burst of N connections must queue, not be refused (the default backlog is 5).
+        "ThreadingHTTPServer.request_queue_size = 4096\n"
         f"fake = FakeOpenAI(api_key={FAKE_KEY!r}, chunk_delay={token_seconds!r}).start()\n"
         "print(fake.url, flush=True)\n"
         "while True:\n"
@@ -170,40 +173,58 @@ async def sse_stream(client: httpx.AsyncClient, url: str, key: str, query: str, 
     return out
 
 
-async def ws_chat(http: httpx.AsyncClient, base: str, site_path: str, query: str, timeout: float):
-    """One visitor: open the page (which makes the visitor and names its websocket), connect,
-    send the message, read fragments until the finished turn arrives."""
+@dataclass
+class Visitor:
+    """A browser on the app's page with its websocket open, ready to send."""
+
+    socket: object | None = None
+    error: str = ""
+
+
+async def ws_open(base: str, site_path: str, timeout: float) -> Visitor:
+    """Open the page (which makes the visitor and names its websocket), then connect. Not
+    timed: a page holds its socket open before anyone types."""
     import websockets  # a client library; only this phase needs it
 
-    out = Stream()
-    page = await http.get(site_path)
+    # A browser of its own: its own cookies, so each client is a separate visitor.
+    async with httpx.AsyncClient(base_url=base, timeout=timeout) as http:
+        page = await http.get(site_path)
     found = _WS_CONNECT.search(page.text) if page.status_code == 200 else None
     if not found:
-        out.error = f"page {site_path}: HTTP {page.status_code}, no ws-connect"
-        return out
+        return Visitor(error=f"page {site_path}: HTTP {page.status_code}, no ws-connect")
     ws_url = base.replace("http", "ws", 1) + html.unescape(found.group(1))
-    last_word = query.rsplit(" ", 1)[-1]
-    async with websockets.connect(
+    socket = await websockets.connect(
         ws_url, origin=base, max_size=None, open_timeout=timeout, compression=None
-    ) as ws:
-        started = time.perf_counter()
-        await ws.send(json.dumps({"action": "send", "query": query, "conversation_id": ""}))
-        async for frame in ws:
-            out.frames += 1
-            if out.ttft is None and 'hx-swap-oob="innerHTML"' in frame:
-                out.ttft = time.perf_counter() - started
-            if 'data-testid="chat-error"' in frame or 'data-status="error"' in frame:
-                text = re.sub(r"<[^>]+>", " ", frame)
-                out.error = "error fragment: " + " ".join(text.split())[:200]
-                return out
-            if 'data-status="normal"' in frame or 'data-status="stopped"' in frame:
-                if last_word not in frame:
-                    out.error = "the finished answer is incomplete"
-                    return out
-                break
-        else:
-            out.error = "the socket closed before the answer finished"
+    )
+    return Visitor(socket=socket)
+
+
+async def ws_chat(visitor: Visitor, query: str) -> Stream:
+    """Send the message and read fragments until the finished turn arrives."""
+    out = Stream()
+    if visitor.socket is None:
+        out.error = visitor.error
+        return out
+    ws = visitor.socket
+    last_word = query.rsplit(" ", 1)[-1]
+    started = time.perf_counter()
+    await ws.send(json.dumps({"action": "send", "query": query, "conversation_id": ""}))
+    async for frame in ws:
+        out.frames += 1
+        if out.ttft is None and 'hx-swap-oob="innerHTML"' in frame:
+            out.ttft = time.perf_counter() - started
+        if 'data-testid="chat-error"' in frame or 'data-status="error"' in frame:
+            text = re.sub(r"<[^>]+>", " ", frame)
+            out.error = "error fragment: " + " ".join(text.split())[:200]
             return out
+        if 'data-status="normal"' in frame or 'data-status="stopped"' in frame:
+            if last_word not in frame:
+                out.error = "the finished answer is incomplete"
+                return out
+            break
+    else:
+        out.error = "the socket closed before the answer finished"
+        return out
     out.total = time.perf_counter() - started
     out.tokens = count_tokens("You said: " + query)
     return out
@@ -285,14 +306,16 @@ class Command(BaseCommand):
                 raise CommandError("The fake upstream did not start.")
             bench = BenchApp.create(fake_url)
             port = _free_port()
-            server = subprocess.Popen(  # noqa: S603 - our own manage.py
-                [sys.executable, "manage.py", "serve", "--no-worker", "--no-migrate"]
-                + ["--host", "127.0.0.1", "--port", str(port)],
-                cwd=settings.BASE_DIR,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env={**os.environ, "LOG_LEVEL": "WARNING"},
-            )
+            log_path = Path(settings.VAR_DIR) / "bench_chat_server.log"
+            with log_path.open("wb") as log:
+                server = subprocess.Popen(  # noqa: S603 - our own manage.py
+                    [sys.executable, "manage.py", "serve", "--no-worker", "--no-migrate"]
+                    + ["--host", "127.0.0.1", "--port", str(port)],
+                    cwd=settings.BASE_DIR,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, "LOG_LEVEL": "WARNING"},
+                )
             base = f"http://127.0.0.1:{port}"
             self._wait(f"{base}/api/health", server)
             idle_kb = rss_kb(server.pid, "VmRSS")
@@ -301,6 +324,8 @@ class Command(BaseCommand):
                 self._phases(wanted, n, ramp, timeout, base, fake_url, bench, query, server.pid)
             )
             self._report(results, n=n, tokens=tokens, token_ms=token_ms, ramp=ramp, idle=idle_kb)
+            if any(phase.errors for phase in results):
+                self.stdout.write(f"the server's log: {log_path}")
         finally:
             if server is not None:
                 server.terminate()
@@ -329,9 +354,11 @@ class Command(BaseCommand):
                     def make(i, url=sse_url):
                         return sse_stream(client, url, bench.key, query, f"bench-{i}")
                 else:
+                    visitors = await self._open_visitors(n + 1, base, bench.site_path, timeout)
+                    opened = [v.socket for v in visitors if v.socket is not None]
 
-                    def make(i):
-                        return self._visitor(base, bench.site_path, query, timeout)
+                    def make(i, pool=visitors):
+                        return ws_chat(pool.pop(), query)
 
                 # One chat first, not counted: connections, caches and imports warm up.
                 warm = await run_phase(name, 1, 0, timeout, make)
@@ -341,13 +368,23 @@ class Command(BaseCommand):
                 phase = await run_phase(name, n, ramp, timeout, make)
                 phase.peak_rss_kb = rss_kb(pid)
                 results.append(phase)
+                if name == "websocket":
+                    await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
         return results
 
     @staticmethod
-    async def _visitor(base: str, site_path: str, query: str, timeout: float) -> Stream:
-        # A browser of its own: its own cookies, so each client is a separate visitor.
-        async with httpx.AsyncClient(base_url=base, timeout=timeout) as http:
-            return await ws_chat(http, base, site_path, query, timeout)
+    async def _open_visitors(count: int, base: str, site_path: str, timeout: float):
+        """`count` visitors with their sockets open (opened 20 at a time)."""
+        gate = asyncio.Semaphore(20)
+
+        async def one() -> Visitor:
+            async with gate:
+                try:
+                    return await ws_open(base, site_path, timeout)
+                except Exception as exc:  # counted as that client's error
+                    return Visitor(error=f"connect: {type(exc).__name__}: {exc}"[:300])
+
+        return list(await asyncio.gather(*(one() for _ in range(count))))
 
     def _report(self, results: list[Phase], *, n, tokens, token_ms, ramp, idle):
         out = self.stdout.write
@@ -374,6 +411,8 @@ class Command(BaseCommand):
             )
         if idle:
             out(f"server RSS when idle, before the phases: {idle / 1024:.0f} MB")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        out(f"load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} CPUs")
         for phase in results:
             if phase.errors:
                 sample = sorted(set(phase.errors))[:3]
