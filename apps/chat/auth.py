@@ -6,11 +6,15 @@ from __future__ import annotations
 from ninja.security import HttpBearer
 
 from apps.chat.keys import app_api_key_authenticate
+from apps.core.offload import offload
 
 
 class AppApiKeyAuth(HttpBearer):
-    def authenticate(self, request, token: str):
-        app = app_api_key_authenticate(raw=token)
+    async def authenticate(self, request, token: str):
+        # Read in a pool thread, not in the request's own sync thread: that thread lives
+        # as long as the request, so a streamed answer would hold its database connection
+        # to the end, and a hundred streams would exhaust the server's connections.
+        app = await offload(app_api_key_authenticate)(raw=token)
         if app is None:
             return None
         request.app = app
