@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.core.files.base import ContentFile
 
 from apps.chat.config import default_config
-from apps.chat.models import Annotation, App, Conversation, EndUser, Message, UploadFile
+from apps.chat.models import Annotation, App, AppApiKey, Conversation, EndUser, Message, UploadFile
 from apps.chat.services import apps as app_services
 from apps.tenants.models import Role
 from tests.conftest import Team
@@ -75,7 +75,22 @@ def _file(team: Team) -> str:
     return str(found.id)
 
 
+def _app_key(team: Team) -> str:
+    app = _app(team)
+    key = AppApiKey.objects.filter(app=app).first()
+    if key is None:
+        key = AppApiKey.objects.create(
+            workspace=team.workspace,
+            app=app,
+            name="victim app key",
+            prefix="app-victim",
+            key_hash=f"victim-{team.workspace.id}".ljust(64, "0")[:64],
+        )
+    return str(key.id)
+
+
 OBJECT_IN_WORKSPACE: dict[str, Callable[[Team], str]] = {
+    "key_id": _app_key,
     "annotation_id": _annotation,
     "file_id": _file,
     "app_id": lambda team: str(_app(team).id),
