@@ -43,7 +43,7 @@ class Visitor:
 
     @property
     def token(self) -> str:
-        return signing.dumps([str(self.app.pk), str(self.end_user.pk)], salt=_SALT)
+        return signing.Signer(salt=_SALT).sign_object([str(self.app.pk), str(self.end_user.pk)])
 
 
 def site_app(*, code: str) -> App:
@@ -75,7 +75,7 @@ def _check_member(app: App, user) -> None:
 
 def _from_token(app: App, token: str) -> EndUser | None:
     try:
-        app_id, end_user_id = signing.loads(token, salt=_SALT)
+        app_id, end_user_id = signing.Signer(salt=_SALT).unsign_object(token)
     except (signing.BadSignature, TypeError, ValueError):
         return None
     if app_id != str(app.pk):
