@@ -127,7 +127,10 @@ def batch_get(*, visitor: Visitor, batch_id) -> BatchRun:
 
 def results_csv(*, run: BatchRun, out: TextIO) -> None:
     """The input columns, then the answer and any error, one line per row."""
-    variables = list(run.rows[0]) if run.rows else []
+    present = set(run.rows[0]) if run.rows else set()
+    # In the form's order: the database does not keep the order of a row's keys.
+    variables = [v for v, _, _ in _variables(run.app) if v in present]
+    variables += sorted(present - set(variables))
     writer = csv.writer(out)
     writer.writerow([*variables, "answer", "error"])
     for index, row in enumerate(run.rows):
