@@ -28,7 +28,7 @@ def writer(team):
 
 
 def test_rows_are_read_by_variable_or_label(writer):
-    rows = parse_rows(app=writer, data="Topic,tone,extra\nmoons,calm,x\nrings,,y\n".encode())
+    rows = parse_rows(app=writer, data=b"Topic,tone,extra\nmoons,calm,x\nrings,,y\n")
     assert rows == [{"topic": "moons", "tone": "calm"}, {"topic": "rings", "tone": ""}]
 
 
@@ -42,7 +42,7 @@ def test_a_byte_order_mark_and_blank_lines_are_fine(writer):
     [
         (b"", "The file is empty."),
         (b"\n\n", "The file is empty."),
-        ("topic\n".encode(), "The file has a header but no rows."),
+        (b"topic\n", "The file has a header but no rows."),
         (b"name,age\nx,1\n", "The first row must name the input variables: topic, tone."),
         (b"tone\ncalm\n", "The file has no column for topic."),
         (b"topic\n\xff\xfe\x00bad\n", "The file is not UTF-8 text"),
