@@ -4,6 +4,7 @@ MAX_ROWS), the page polls the progress, and the results come back as a CSV."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import logging
@@ -14,7 +15,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from apps.chat.models import App, BatchRun, EndUser
+from apps.chat import generation
+from apps.chat.generation.inputs import form_fields
+from apps.chat.models import App, BatchRun, EndUser, FromSource
 from apps.chat.visitors import Visitor
 from apps.core.errors import DomainError, NotFound
 
@@ -31,15 +34,14 @@ class BadBatchFile(DomainError):
 
 def _variables(app: App) -> list[tuple[str, str, bool]]:
     """(variable, label, required) for each input variable of the app."""
-    out = []
-    for item in app.config.get("user_input_form") or []:
-        if isinstance(item, dict) and len(item) == 1:
-            ((_kind, spec),) = item.items()
-            if isinstance(spec, dict) and spec.get("variable"):
-                variable = str(spec["variable"])
-                label = str(spec.get("label") or variable)
-                out.append((variable, label, bool(spec.get("required"))))
-    return out
+    return [
+        (
+            str(spec["variable"]),
+            str(spec.get("label") or spec["variable"]),
+            bool(spec.get("required")),
+        )
+        for _kind, spec in form_fields(app.config)
+    ]
 
 
 def parse_rows(*, app: App, data: bytes) -> list[dict]:
@@ -147,13 +149,25 @@ def _csv_safe(value: str) -> str:
 # --- The background run ----------------------------------------------------------------------
 
 
-def _run_row(app: App, end_user: EndUser, inputs: dict) -> tuple[str, str]:
-    """(answer, error) of one row: a full generation through the app's pipeline."""
-    # Imported here: the pipeline pulls in the model runtime, which a page view of this
-    # module does not need.
-    from apps.chat.generation import run_blocking
+async def _generate(app: App, end_user: EndUser, inputs: dict) -> tuple[str, str]:
+    run = await generation.start(
+        app=app, from_source=FromSource.WEB_APP, end_user=end_user, inputs=inputs
+    )
+    answer, error = "", ""
+    async for event in generation.events(run):
+        if isinstance(event, generation.MessageEnd):
+            answer = event.answer
+        elif isinstance(event, generation.GenerationFailed):
+            error = event.message
+    if run.task is not None:
+        await run.task  # the turn is saved before this row counts as done
+    return answer, error
 
-    return run_blocking(app=app, end_user=end_user, inputs=inputs)
+
+def _run_row(app: App, end_user: EndUser, inputs: dict) -> tuple[str, str]:
+    """(answer, error) of one row: a whole turn through the app's pipeline, run to its end
+    on an event loop of this worker thread."""
+    return asyncio.run(_generate(app, end_user, inputs))
 
 
 @dramatiq.actor(max_retries=0, time_limit=MAX_ROWS * ROW_TIME_LIMIT_MS, queue_name="default")

@@ -18,6 +18,7 @@ from django.core import signing
 from django.db.models import QuerySet
 
 from apps.chat.models import App, AppMode, Conversation, EndUser, Message, MessageFeedback
+from apps.chat.services.end_users import end_user_get_or_create
 from apps.core.errors import NotFound, PermissionDenied
 from apps.tenants.models import Membership
 
@@ -101,18 +102,13 @@ def visitor_resolve(*, app: App, session, user=None, token: str = "", create: bo
         end_user = None  # someone else's visitor on a shared computer
     if end_user is None and app.site_requires_login:
         # Members are one visitor per app whatever browser they use.
-        end_user, _ = EndUser.objects.get_or_create(
-            workspace=app.workspace,
-            app=app,
-            source=EndUser.Source.BROWSER,
-            session_id=f"user:{user.pk}",
-            defaults={"user": user},
+        end_user = end_user_get_or_create(
+            app=app, source=EndUser.Source.BROWSER, session_id=f"user:{user.pk}", user=user
         )
     if end_user is None:
         if not create:
             return None
-        end_user = EndUser.objects.create(
-            workspace=app.workspace,
+        end_user = end_user_get_or_create(
             app=app,
             source=EndUser.Source.BROWSER,
             session_id=secrets.token_urlsafe(24),

@@ -22,8 +22,10 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.chat import batch, visitors, webapp_services
+from apps.chat import batch, visitors
+from apps.chat.generation.inputs import form_fields
 from apps.chat.models import App
+from apps.chat.services import conversations, messages, saved_messages
 from apps.chat.visitors import VISITOR_HEADER, LoginRequired, Visitor
 from apps.core.errors import DomainError, NotFound, PermissionDenied
 from apps.core.middleware import CONTENT_SECURITY_POLICY
@@ -95,30 +97,21 @@ def webapp_view(kind: str, *, write: bool = False):
 
 
 def _form_fields(app: App) -> list[dict]:
-    """The app's input variables as form controls: user_input_form entries in Dify's shape
-    ({"text-input"|"paragraph"|"select"|"number": {label, variable, required, …}})."""
-    fields = []
-    for item in app.config.get("user_input_form") or []:
-        if not isinstance(item, dict) or len(item) != 1:
-            continue
-        ((kind, spec),) = item.items()
-        if kind not in ("text-input", "paragraph", "select", "number"):
-            continue
-        if not isinstance(spec, dict) or not spec.get("variable"):
-            continue
-        fields.append(
-            {
-                "kind": kind,
-                "name": "input_" + str(spec["variable"]),
-                "variable": str(spec["variable"]),
-                "label": spec.get("label") or spec["variable"],
-                "required": bool(spec.get("required")),
-                "max_length": spec.get("max_length") or "",
-                "options": [str(o) for o in spec.get("options") or []],
-                "default": spec.get("default") or "",
-            }
-        )
-    return fields
+    """The app's input variables (user_input_form, read as the pipeline reads it) as form
+    controls named input_<variable>."""
+    return [
+        {
+            "kind": kind,
+            "name": "input_" + str(spec["variable"]),
+            "variable": str(spec["variable"]),
+            "label": spec.get("label") or spec["variable"],
+            "required": bool(spec.get("required")),
+            "max_length": spec.get("max_length") or "",
+            "options": [str(o) for o in spec.get("options") or []],
+            "default": spec.get("default") or "",
+        }
+        for kind, spec in form_fields(app.config)
+    ]
 
 
 def _page_context(visitor: Visitor) -> dict:
@@ -194,23 +187,22 @@ def _conversation_list(request, visitor: Visitor, current_id=None):
 @require_POST
 @webapp_view("chat", write=True)
 def conversation_rename_view(request, visitor: Visitor, conversation_id):
-    conversation = visitors.visitor_conversation(visitor=visitor, conversation_id=conversation_id)
-    try:
-        webapp_services.conversation_rename(
-            conversation=conversation, name=request.POST.get("name", "")
-        )
-    except DomainError as exc:
-        return HttpResponseBadRequest(exc.message)
+    conversations.conversation_rename(
+        app=visitor.app,
+        end_user=visitor.end_user,
+        conversation_id=conversation_id,
+        name=request.POST.get("name", ""),
+    )
     return _conversation_list(request, visitor, current_id=request.POST.get("current"))
 
 
 @require_POST
 @webapp_view("chat", write=True)
 def conversation_delete_view(request, visitor: Visitor, conversation_id):
-    conversation = visitors.visitor_conversation(visitor=visitor, conversation_id=conversation_id)
-    deleted_id = str(conversation.pk)
-    webapp_services.conversation_delete(conversation=conversation)
-    if request.POST.get("current") == deleted_id:
+    conversations.conversation_delete(
+        app=visitor.app, end_user=visitor.end_user, conversation_id=conversation_id
+    )
+    if request.POST.get("current") == str(conversation_id):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = visitors.site_path(visitor.app)
         return response
@@ -221,15 +213,13 @@ def conversation_delete_view(request, visitor: Visitor, conversation_id):
 @webapp_view("chat", write=True)
 def message_feedback_view(request, visitor: Visitor, message_id):
     message = visitors.visitor_message(visitor=visitor, message_id=message_id)
-    try:
-        feedback = webapp_services.message_feedback_set(
-            message=message,
-            end_user=visitor.end_user,
-            rating=request.POST.get("rating", ""),
-            content=request.POST.get("content", ""),
-        )
-    except DomainError as exc:
-        return HttpResponseBadRequest(exc.message)
+    feedback = messages.message_feedback(
+        app=visitor.app,
+        end_user=visitor.end_user,
+        message_id=message.pk,
+        rating=request.POST.get("rating") or None,  # empty: take the rating back
+        content=request.POST.get("content", ""),
+    )
     return render(
         request,
         "chat/_webapp_feedback.html",
@@ -245,7 +235,7 @@ def message_feedback_view(request, visitor: Visitor, message_id):
 
 
 def _saved(visitor: Visitor):
-    return list(webapp_services.saved_messages(visitor=visitor)[:SAVED_SHOWN])
+    return list(saved_messages.saved_message_list(visitor=visitor)[:SAVED_SHOWN])
 
 
 @require_GET
@@ -265,7 +255,7 @@ def completion_view(request, visitor: Visitor):
 @webapp_view("completion", write=True)
 def saved_add_view(request, visitor: Visitor):
     message = visitors.visitor_message(visitor=visitor, message_id=request.POST.get("message_id"))
-    webapp_services.saved_message_add(visitor=visitor, message=message)
+    saved_messages.saved_message_add(visitor=visitor, message=message)
     return render(
         request,
         "chat/_webapp_saved.html",
@@ -277,7 +267,7 @@ def saved_add_view(request, visitor: Visitor):
 @webapp_view("completion", write=True)
 def saved_remove_view(request, visitor: Visitor, message_id):
     message = visitors.visitor_message(visitor=visitor, message_id=message_id)
-    webapp_services.saved_message_remove(visitor=visitor, message=message)
+    saved_messages.saved_message_remove(visitor=visitor, message=message)
     return render(
         request,
         "chat/_webapp_saved.html",
