@@ -25,8 +25,10 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from apps.chat import visitors
 from apps.chat.models import App, AppMode, EndUser, FromSource, Message, MessageStatus
@@ -81,7 +83,7 @@ def answer_fragment(message_id, answer: str) -> str:
         '<div id="answer-{}" hx-swap-oob="innerHTML">{}</div>',
         message_id,
         # Sanitised by render_markdown: no raw HTML of the model's survives it.
-        render_markdown(answer),  # noqa: S308
+        mark_safe(render_markdown(answer)),  # noqa: S308
     )
 
 
@@ -150,8 +152,13 @@ class WebAppConsumer(AsyncWebsocketConsumer):
             with suppress(asyncio.CancelledError):
                 await task
 
-    def _check_conversation(self, conversation_id: str) -> None:
-        self._conversations().filter(pk=conversation_id).get()
+    def _check_conversation(self, conversation_id) -> None:
+        try:
+            found = self._conversations().filter(pk=conversation_id).exists()
+        except (ValueError, ValidationError):  # not a UUID
+            found = False
+        if not found:
+            raise NotFound("No such conversation.")
 
     def _conversations(self):
         from apps.chat.models import Conversation
