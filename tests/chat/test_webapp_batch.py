@@ -5,6 +5,7 @@ come back as a CSV that a spreadsheet cannot mistake for formulas."""
 import csv
 import io
 
+import dramatiq
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -12,7 +13,8 @@ from apps.chat import batch
 from apps.chat.batch import BadBatchFile, parse_rows
 from apps.chat.models import BatchRun
 from apps.chat.visitors import VISITOR_HEADER
-from tests.chat.test_webapp_pages import make_app, visit
+from tests.chat.conftest import make_app
+from tests.chat.test_webapp_pages import visit
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +137,38 @@ def test_progress_polls_until_done(writer):
     assert "2 of 2 rows" in body and "Download results (CSV)" in body
     assert 'hx-trigger="every 1s"' not in body
     assert batch.MAX_ROWS == 100
+
+
+@pytest.fixture
+def workers():
+    """Real Dramatiq worker threads on the configured broker."""
+    from tests.datasets.conftest import Workers
+
+    dramatiq.get_broker().flush_all()
+    running = Workers()
+    yield running
+    running.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_runs_every_row_in_the_background(openai_ready, workers):
+    form = [{"text-input": {"label": "Topic", "variable": "topic", "required": True}}]
+    app = make_app(openai_ready, "completion", user_input_form=form, pre_prompt="{{topic}}")
+    client, _, token = visit(f"/completion/{app.site_code}")
+    upload = SimpleUploadedFile("topics.csv", b"topic\nmoons\nrings\ncomets\n")
+    response = client.post(
+        f"/completion/{app.site_code}/batch",
+        {"file": upload},
+        headers={VISITOR_HEADER: token, "HX-Request": "true"},
+    )
+    assert "of 3 rows" in response.content.decode()
+    workers.drain()
+    run = BatchRun.objects.get()
+    assert run.status == BatchRun.Status.DONE and run.done_count == 3
+    response = client.get(f"/completion/{app.site_code}/batch/{run.pk}/results.csv")
+    table = list(csv.reader(io.StringIO(response.content.decode())))
+    assert table[1:] == [
+        ["moons", "You said: moons", ""],
+        ["rings", "You said: rings", ""],
+        ["comets", "You said: comets", ""],
+    ]

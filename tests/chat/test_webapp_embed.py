@@ -6,7 +6,7 @@ from bs4 import BeautifulSoup
 from django.test import Client
 
 from apps.chat.embedding import embed_snippets
-from tests.chat.test_webapp_pages import make_app
+from tests.chat.conftest import make_app
 
 pytestmark = pytest.mark.django_db
 

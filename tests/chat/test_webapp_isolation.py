@@ -6,7 +6,8 @@ import re
 import pytest
 
 from apps.chat.models import BatchRun, Conversation, EndUser, FromSource, Message
-from tests.chat.test_webapp_pages import make_app, visit
+from tests.chat.conftest import make_app
+from tests.chat.test_webapp_pages import visit
 from tests.security.makers_chat import TOKEN_ROUTES
 from tests.security.routes import all_routes
 

@@ -18,20 +18,12 @@ from apps.chat.models import (
     MessageStatus,
     SavedMessage,
 )
-from apps.chat.services import apps as app_services
 from apps.chat.visitors import VISITOR_HEADER
 from apps.tenants.models import Role
+from tests.chat.conftest import make_app
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
-
-
-def make_app(team, mode="chat", **config) -> App:
-    app = app_services.app_create(actor=team.members[Role.OWNER], name="Helpdesk", mode=mode)
-    if config:
-        app.config = {**app.config, **config}
-        app.save(update_fields=["config"])
-    return app
 
 
 def visit(path: str, client: Client | None = None) -> tuple[Client, str, str]:
@@ -77,7 +69,7 @@ def test_a_stranger_opens_the_public_chat_page(team):
     app.config["suggested_questions"] = ["Where is my parcel?"]
     app.save(update_fields=["config"])
     _, page, token = visit(f"/chat/{app.site_code}")
-    assert "Helpdesk" in page and "Hello! Ask me about orders." in page
+    assert "chat app" in page and "Hello! Ask me about orders." in page
     assert 'data-suggestion="Where is my parcel?"' in page
     assert f'ws-connect="/ws/webapp/{app.site_code}/?visitor=' in page
     assert "django_htmx/ext/hx-ws-2" in page and "js/webapp.js" in page
