@@ -313,12 +313,13 @@ class WebAppConsumer(AsyncWebsocketConsumer):
         message = await offload(self._message_for_page)(message_id)
         if message is None:
             return
-        oob = (
-            f"outerHTML:#turn-{event['replaces']}"
-            if event.get("replaces")
-            else ("beforeend:#chat-thread")
-        )
-        await self.send(self._render(message, oob=oob))
+        turn = self._render(message, oob="")
+        if self.actor.chat:
+            # An oob swap other than "true" inserts the element's children: so a wrapper.
+            replaces = event.get("replaces")
+            where = f"outerHTML:#turn-{replaces}" if replaces else "beforeend:#chat-thread"
+            turn = format_html('<div hx-swap-oob="{}">{}</div>', where, mark_safe(turn))  # noqa: S308
+        await self.send(turn)
         await self._watch(message_id, message=message)
 
     async def _watch(self, message_id: str, message: Message | None = None) -> None:

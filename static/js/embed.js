@@ -24,11 +24,21 @@
     button.id = "orrery-chat-button";
     button.setAttribute("aria-label", label);
     button.setAttribute("aria-expanded", "false");
-    button.textContent = "💬";
+    // A speech bubble, drawn (an emoji may be missing from the visitor's fonts).
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "26");
+    svg.setAttribute("height", "26");
+    svg.setAttribute("aria-hidden", "true");
+    const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    path.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z");
+    path.setAttribute("fill", "currentColor");
+    svg.appendChild(path);
+    button.appendChild(svg);
     Object.assign(button.style, {
       position: "fixed", right: "1.25rem", bottom: "1.25rem", zIndex: "2147483646",
       width: "3.5rem", height: "3.5rem", borderRadius: "50%", border: "0", cursor: "pointer",
-      background: color, color: "#fff", fontSize: "1.5rem",
+      background: color, color: "#fff", display: "grid", placeItems: "center",
       boxShadow: "0 4px 14px rgba(0,0,0,.25)",
     });
     let frame = null;

@@ -94,8 +94,8 @@ def test_an_answer_streams_in_frames_of_rendered_markdown(chat, live):
     message = Message.objects.get(conversation=conversation)
     # The page learns its conversation, lists it, and gets the new turn, running.
     assert f'id="conversation-id" name="conversation_id" value="{conversation.pk}"' in everything
-    assert 'hx-swap-oob="afterbegin:#conversation-items"' in everything
-    assert 'hx-swap-oob="beforeend:#chat-thread"' in everything
+    assert '<div hx-swap-oob="afterbegin:#conversation-items"><li' in everything
+    assert '<div hx-swap-oob="beforeend:#chat-thread"><article' in everything
     assert 'data-status="running"' in everything
     # Then the answer, in several frames, each the whole answer so far.
     pieces = answers(frames)
@@ -196,7 +196,7 @@ def test_regenerate_replaces_the_answer_in_place(chat, live):
         ws.send(json.dumps({"action": "regenerate", "message_id": str(old.pk)}))
         frames = finished(ws)
     new = Message.objects.exclude(pk=old.pk).get(query="second")
-    assert f'hx-swap-oob="outerHTML:#turn-{old.pk}"' in "".join(frames)
+    assert f'<div hx-swap-oob="outerHTML:#turn-{old.pk}"><article' in "".join(frames)
     assert new.parent_message_id == old.parent_message_id
     page = Tab(live, f"/chat/{chat.site_code}/conversations/{new.conversation_id}", tab.http).page
     assert page.count('data-testid="turn"') == 2  # first, and the new second; not the old one
