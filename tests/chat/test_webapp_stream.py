@@ -262,3 +262,19 @@ def test_the_text_generator_streams_its_result(openai_ready, live):
     assert "<em>Jupiter</em>" in frames[-1] and "Save" in frames[-1]
     message = Message.objects.get(app=writer)
     assert message.inputs == {"topic": "moons of *Jupiter*"} and message.conversation is None
+
+
+@live_db
+def test_follow_up_questions_arrive_with_the_finished_answer(openai_ready, live):
+    app = make_app(openai_ready, "chat", suggested_questions_after_answer={"enabled": True})
+    tab = Tab(live, f"/chat/{app.site_code}")
+    with tab.open() as ws:
+        send(ws, query="tell me about <b>rings</b>")
+        frames = finished(ws)
+    message = Message.objects.get(app=app)
+    assert message.suggested_questions  # the fake's echo, read as questions
+    last = frames[-1]
+    assert 'data-testid="follow-ups"' in last
+    for question in message.suggested_questions:
+        assert f'data-suggestion="{html.escape(question)}"' in last
+    assert "<b>rings</b>" not in last

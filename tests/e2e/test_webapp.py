@@ -175,3 +175,46 @@ def test_the_chat_embedded_on_another_site(published, browser_page, live_server_
         shot(page, "webapp-embedded")
     finally:
         host.close()
+
+
+@pytest.fixture
+def writer(openai_ready, fake_openai, live_server_url, transactional_db):  # noqa: F811
+    fake_openai.chunk_delay = 0.08
+    form = [
+        {"text-input": {"label": "Topic", "variable": "topic", "required": True}},
+        {"select": {"label": "Tone", "variable": "tone", "options": ["calm", "bold"]}},
+    ]
+    return make_app(
+        openai_ready, "completion", user_input_form=form, pre_prompt="A {{tone}} poem on {{topic}}"
+    )
+
+
+def test_the_text_generator_page(writer, browser_page, live_server_url):
+    page, base = browser_page, live_server_url
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{base}/completion/{writer.site_code}")
+    expect(page.get_by_text("Nothing saved yet.")).to_be_visible()
+    page.get_by_label("Topic").fill("the *moons* of Jupiter")
+    page.get_by_label("Tone").select_option("bold")
+    page.get_by_role("button", name="Generate").click()
+    result = page.get_by_test_id("result").get_by_test_id("answer")
+    expected = "You said: A bold poem on the moons of Jupiter"
+    seen = watch_grow(result, expected)
+    assert len(seen) > 2, seen
+    expect(result.locator("em")).to_have_text("moons")
+    page.get_by_test_id("result").get_by_role("button", name="Save").click()
+    saved = page.get_by_test_id("saved")
+    expect(saved).to_contain_text(expected)
+    expect(saved.locator(".count")).to_have_text("1")
+
+    # A file that is not what the batch needs is explained, not run.
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "rows.csv", "mimeType": "text/csv", "buffer": b"name\nx\n"}]
+    )
+    page.get_by_role("button", name="Run batch").click()
+    expect(page.get_by_test_id("batch-error")).to_have_text(
+        "The first row must name the input variables: topic, tone."
+    )
+    shot(page, "webapp-completion")
+    assert not errors, errors
