@@ -315,3 +315,11 @@ def test_a_stranger_signed_in_elsewhere_is_still_just_a_visitor(team, other_team
     client, page, _ = visit(f"/chat/{app.site_code}", other_team.client())
     assert team.workspace.name not in page
     assert make_user  # the shared factory stays importable for other tests
+
+
+@pytest.mark.parametrize("mode", ["chat", "completion"])
+def test_web_app_pages_have_no_inline_script(team, mode):
+    app = make_app(team, mode=mode)
+    _, page, _ = visit(f"/{mode}/{app.site_code}")
+    assert "<script>" not in page and "onclick=" not in page and "onsubmit=" not in page
+    assert "js:" not in page  # no hx-vals/hx-on expressions evaluated as script
