@@ -2,8 +2,10 @@
 
 from django.urls import path
 
+from apps.chat.views import webapp
 from apps.tenants.views import workspace  # placeholder until the studio pages land
 
 urlpatterns = [
     path("apps/", workspace.section_view, {"section": "apps"}, name="apps"),
+    *webapp.urlpatterns,
 ]
