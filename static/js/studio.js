@@ -26,3 +26,23 @@ function applyVarType(select) {
 document.addEventListener("change", (event) => {
   if (event.target.matches && event.target.matches("[data-var-type]")) applyVarType(event.target);
 });
+
+// The preview's "Restart": a new conversation with the same (unsaved) configuration.
+let debugInputs = null;
+document.addEventListener("DOMContentLoaded", () => {
+  const inputs = document.querySelector("[data-testid=debug-pane] #chat-inputs");
+  if (inputs) debugInputs = inputs.cloneNode(true);
+});
+document.addEventListener("click", (event) => {
+  if (!event.target.closest("[data-debug-restart]")) return;
+  const pane = event.target.closest("[data-testid=debug-pane]");
+  const thread = pane && pane.querySelector("#chat-thread");
+  if (!thread) return;
+  for (const turn of thread.querySelectorAll(".turn")) turn.remove();
+  const conversation = pane.querySelector("#conversation-id");
+  if (conversation) conversation.value = "";
+  const error = pane.querySelector("#chat-error");
+  if (error) error.textContent = "";
+  const current = pane.querySelector("#chat-inputs");
+  if (debugInputs && current) current.replaceWith(debugInputs.cloneNode(true));
+});

@@ -204,13 +204,27 @@ def test_the_configuration_round_trips(ready):
     app.refresh_from_db()
     config = app.config
     assert config["model"]["provider"] == "openai" and config["model"]["name"] == "gpt-4o-mini"
-    assert config["model"]["completion_params"] == {"temperature": 0.3, "max_tokens": 512} | {
-        k: v for k, v in config["model"]["completion_params"].items() if k not in ("temperature", "max_tokens")
-    }
-    assert config["model"]["completion_params"]["temperature"] == 0.3
+    params = config["model"]["completion_params"]
+    assert params["temperature"] == 0.3 and params["max_tokens"] == 512
     assert config["user_input_form"] == [
-        {"text-input": {"label": "Product", "variable": "product", "required": True, "default": "", "max_length": 60}},
-        {"select": {"label": "Tone", "variable": "tone", "required": False, "default": "", "options": ["plain", "friendly"]}},
+        {
+            "text-input": {
+                "label": "Product",
+                "variable": "product",
+                "required": True,
+                "default": "",
+                "max_length": 60,
+            }
+        },
+        {
+            "select": {
+                "label": "Tone",
+                "variable": "tone",
+                "required": False,
+                "default": "",
+                "options": ["plain", "friendly"],
+            }
+        },
     ]
     assert config["suggested_questions"] == ["How do I start?", "What does it cost?"]
     assert config["suggested_questions_after_answer"] == {"enabled": True}
@@ -260,7 +274,7 @@ def test_the_configuration_round_trips(ready):
         ({"stop": "a\nb\nc\nd\ne"}, "At most 4 stop sequences"),
         ({"moderation_keywords": ""}, "List the words to block"),
         ({"moderation_inputs_preset": ""}, "Write the reply given instead."),
-        ({"moderation_type": "openai_moderation"}, "Choose one of the workspace's moderation models."),
+        ({"moderation_type": "openai_moderation"}, "the workspace's moderation models."),
         ({"annotation_score_threshold": "2"}, "A number between 0.5 and 1."),
         ({"annotation_embedding_model": "openai/gpt-4o-mini"}, "Choose an embedding model."),
         ({"datasets": "not-a-dataset"}, "Choose knowledge bases of this workspace."),

@@ -293,9 +293,7 @@ class ConfigForm:
 
     # --- Input variables and the prompt -----------------------------------------------
     def _variables(self, config: dict) -> list[VariableRow]:
-        indices = sorted(
-            {int(m.group(1)) for key in self.data if (m := VAR_FIELD.match(str(key)))}
-        )
+        indices = sorted({int(m.group(1)) for key in self.data if (m := VAR_FIELD.match(str(key)))})
         rows: list[VariableRow] = []
         form: list[dict] = []
         seen: set[str] = set()
