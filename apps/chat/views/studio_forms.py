@@ -31,7 +31,20 @@ from apps.providers.views.playground import (
 # --- The apps list --------------------------------------------------------------------
 
 
-class AppCreateForm(forms.Form):
+def _clean_icon(value: str) -> str:
+    """An emoji (or a few): no letters, digits or markup from the keyboard's ASCII."""
+    value = (value or "").strip()
+    if any(ord(c) < 128 for c in value):
+        raise forms.ValidationError("Use an emoji, like 🤖.")
+    return value
+
+
+class _IconMixin:
+    def clean_icon(self) -> str:
+        return _clean_icon(self.cleaned_data.get("icon", ""))
+
+
+class AppCreateForm(_IconMixin, forms.Form):
     name = forms.CharField(max_length=100, label="Name")
     mode = forms.ChoiceField(
         choices=[(m.value, m.label) for m in BUILDABLE_MODES], label="Type", initial="chat"
@@ -42,7 +55,7 @@ class AppCreateForm(forms.Form):
     )
 
 
-class AppEditForm(forms.Form):
+class AppEditForm(_IconMixin, forms.Form):
     name = forms.CharField(max_length=100, label="Name")
     icon = forms.CharField(max_length=16, required=False, label="Icon (an emoji)")
     description = forms.CharField(
