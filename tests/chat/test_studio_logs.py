@@ -66,7 +66,8 @@ def test_an_app_without_messages_says_so(team):
 def test_the_logs_show_usage_and_feedback(team):
     app = make_app(team)
     log(app, "Where is Saturn?", "Far away.", rating="like")
-    page = unescape(team.client(Role.EDITOR).get(reverse("app_logs", args=[app.id])).content.decode())
+    response = team.client(Role.EDITOR).get(reverse("app_logs", args=[app.id]))
+    page = unescape(response.content.decode())
     for text in ("Where is Saturn?", "Far away.", "gpt-4o-mini", "12 + 34", "0.000012", "1.25 s"):
         assert text in page, text
     assert "0.20 s" in page and "liked" in page
