@@ -86,17 +86,3 @@ def annotation_list(*, app: App, q: str = "") -> QuerySet[Annotation]:
     if q:
         annotations = annotations.filter(Q(question__icontains=q) | Q(answer__icontains=q))
     return annotations.order_by("-updated_at")
-
-
-def annotation_get(*, app: App, annotation_id) -> Annotation:
-    try:
-        annotation = (
-            Annotation.objects.for_workspace(app.workspace)
-            .filter(app=app, pk=annotation_id)
-            .first()
-        )
-    except (ValueError, ValidationError):
-        annotation = None
-    if annotation is None:
-        raise NotFound("No such annotation in this app.")
-    return annotation

@@ -101,8 +101,14 @@ class ApiKeyNameForm(forms.Form):
 
 
 class AnnotationForm(forms.Form):
-    question = forms.CharField(max_length=5000, widget=forms.Textarea({"rows": 2}))
-    answer = forms.CharField(max_length=20000, widget=forms.Textarea({"rows": 4}))
+    question = forms.CharField(max_length=10000, widget=forms.Textarea({"rows": 2}))
+    answer = forms.CharField(max_length=10000, widget=forms.Textarea({"rows": 4}))
+
+
+class AnnotateForm(forms.Form):
+    answer = forms.CharField(
+        max_length=10000, widget=forms.Textarea({"rows": 5}), label="Answer to give"
+    )
 
 
 class LogFilterForm(forms.Form):

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.chat import logs
 from apps.chat.views.studio import app_or_404, public_path
-from apps.chat.views.studio_forms import AnnotationForm, LogFilterForm
+from apps.chat.views.studio_forms import AnnotateForm, AnnotationForm, LogFilterForm
 from apps.core.errors import DomainError, NotFound
 from apps.core.pages import run_action
 from apps.tenants.decorators import workspace_view
@@ -73,48 +73,11 @@ def app_logs_view(request, app_id):
     return render(request, "chat/studio/logs.html", context, status=status)
 
 
-@require_GET
-@workspace_view("apps.edit")
-def app_message_view(request, app_id, message_id):
-    app = app_or_404(request, app_id)
-    message = _or_404(logs.message_get, app=app, message_id=message_id)
+def _message_context(app, message, form: AnnotateForm) -> dict:
     thread = logs.conversation_thread(message=message)
     for item in thread:
         item.rating = _rating(item)
-    context = {
-        "app": app,
-        "tab": "logs",
-        "public_path": public_path(app),
-        "message": message,
-        "thread": thread,
-        "annotation_form": AnnotationForm(
-            initial={"question": message.query, "answer": message.answer}
-        ),
-    }
-    return render(request, "chat/studio/message.html", context)
-
-
-@require_POST
-@workspace_view("apps.edit")
-def app_message_annotate_view(request, app_id, message_id):
-    """Save the question and (possibly edited) answer as an annotation."""
-    app = app_or_404(request, app_id)
-    message = _or_404(logs.message_get, app=app, message_id=message_id)
-    form = AnnotationForm(request.POST)
-    if form.is_valid():
-        try:
-            _services().annotation_create(
-                actor=request.membership, app=app, message=message, **form.cleaned_data
-            )
-        except DomainError as exc:
-            form.add_error(None, exc.message)
-        else:
-            flash.success(request, "Saved as an annotation: annotation reply can answer with it.")
-            return redirect("app_message", app_id=app.id, message_id=message.id)
-    thread = logs.conversation_thread(message=message)
-    for item in thread:
-        item.rating = _rating(item)
-    context = {
+    return {
         "app": app,
         "tab": "logs",
         "public_path": public_path(app),
@@ -122,7 +85,43 @@ def app_message_annotate_view(request, app_id, message_id):
         "thread": thread,
         "annotation_form": form,
     }
-    return render(request, "chat/studio/message.html", context, status=400)
+
+
+@require_GET
+@workspace_view("apps.edit")
+def app_message_view(request, app_id, message_id):
+    app = app_or_404(request, app_id)
+    message = _or_404(logs.message_get, app=app, message_id=message_id)
+    form = AnnotateForm(initial={"answer": message.answer})
+    return render(request, "chat/studio/message.html", _message_context(app, message, form))
+
+
+@require_POST
+@workspace_view("apps.edit")
+def app_message_annotate_view(request, app_id, message_id):
+    """Save the message's question with its answer (or the answer as edited here) as an
+    annotation; a message marked twice updates its annotation."""
+    app = app_or_404(request, app_id)
+    message = _or_404(logs.message_get, app=app, message_id=message_id)
+    form = AnnotateForm(request.POST)
+    if form.is_valid():
+        try:
+            _services().message_annotate(
+                actor=request.membership,
+                app=app,
+                message_id=message.id,
+                answer=form.cleaned_data["answer"],
+            )
+        except NotFound as exc:
+            raise Http404(exc.message) from exc
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            flash.success(request, "Saved as an annotation: annotation reply can answer with it.")
+            return redirect("app_message", app_id=app.id, message_id=message.id)
+    return render(
+        request, "chat/studio/message.html", _message_context(app, message, form), status=400
+    )
 
 
 # --- Annotations ----------------------------------------------------------------------
@@ -166,7 +165,6 @@ def app_annotations_view(request, app_id):
 @workspace_view("apps.edit")
 def app_annotation_edit_view(request, app_id, annotation_id):
     app = app_or_404(request, app_id)
-    annotation = _or_404(logs.annotation_get, app=app, annotation_id=annotation_id)
     form = AnnotationForm(request.POST)
     if not form.is_valid():
         field, errors = next(iter(form.errors.items()))
@@ -177,7 +175,8 @@ def app_annotation_edit_view(request, app_id, annotation_id):
         _services().annotation_update,
         success="Annotation saved.",
         actor=request.membership,
-        annotation=annotation,
+        app=app,
+        annotation_id=annotation_id,
         **form.cleaned_data,
     )
     return redirect("app_annotations", app_id=app.id)
@@ -187,13 +186,13 @@ def app_annotation_edit_view(request, app_id, annotation_id):
 @workspace_view("apps.edit")
 def app_annotation_delete_view(request, app_id, annotation_id):
     app = app_or_404(request, app_id)
-    annotation = _or_404(logs.annotation_get, app=app, annotation_id=annotation_id)
     run_action(
         request,
         _services().annotation_delete,
         success="Annotation deleted.",
         actor=request.membership,
-        annotation=annotation,
+        app=app,
+        annotation_id=annotation_id,
     )
     return redirect("app_annotations", app_id=app.id)
 
