@@ -10,9 +10,9 @@ import json
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
@@ -33,6 +33,21 @@ from apps.providers.runtime.types import (
     UsageEvent,
 )
 from apps.tenants.auth import GatewayApiKey
+
+APP_KEY_PREFIX = "app-"
+
+AppChatHandler = Callable[[HttpRequest, str, dict], Awaitable[HttpResponse]]
+_app_chat_handler: AppChatHandler | None = None
+
+
+def register_app_chat_handler(handler: AppChatHandler | None) -> None:
+    """Let another app answer /v1/chat/completions for bearer tokens starting with
+    APP_KEY_PREFIX: `await handler(request, token, body)` with the body parsed as a JSON
+    object. The chat app registers itself (providers must not import chat); None
+    unregisters, and then such tokens get the usual 401."""
+    global _app_chat_handler
+    _app_chat_handler = handler
+
 
 PASSTHROUGH = ("temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty", "seed")
 
@@ -195,9 +210,31 @@ def _fallbacks(body: dict) -> list[ModelRef]:
     return [ModelRef.parse(item) for item in raw[:5]]
 
 
-@gateway_api.post("/chat/completions")
+class AppToken(str):
+    """An app key presented to /v1/chat/completions, with the handler that answers it."""
+
+    handler: AppChatHandler
+
+
+class ChatCompletionsKey(GatewayApiKey):
+    """A gateway key, or an app key when an app chat handler is registered."""
+
+    async def authenticate(self, request, token: str):
+        handler = _app_chat_handler
+        if token.startswith(APP_KEY_PREFIX):
+            if handler is None:
+                return None
+            app_token = AppToken(token)
+            app_token.handler = handler
+            return app_token
+        return await super().authenticate(request, token)
+
+
+@gateway_api.post("/chat/completions", auth=ChatCompletionsKey())
 async def chat_completions(request):
     body = _json_body(request)
+    if isinstance(request.auth, AppToken):
+        return await request.auth.handler(request, str(request.auth), body)
     ref = ModelRef.parse(str(body.get("model", "")))
     llm_request = _llm_request(body, ref.model)
     instance = ModelInstance(
