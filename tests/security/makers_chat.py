@@ -57,6 +57,18 @@ def _message(team: Team) -> str:
     return str(message.id)
 
 
+def _task(team: Team) -> str:
+    from apps.chat.models import Message
+
+    return str(Message.objects.get(pk=_message(team)).task_id)
+
+
+def _conversation(team: Team) -> str:
+    from apps.chat.models import Message
+
+    return str(Message.objects.get(pk=_message(team)).conversation_id)
+
+
 def _annotation(team: Team) -> str:
     from apps.chat.models import Annotation
 
@@ -73,6 +85,8 @@ OBJECT_IN_WORKSPACE: dict[str, Callable[[Team], str]] = {
     "app_id": lambda team: str(_app(team).id),
     "key_id": _app_key,
     "message_id": _message,
+    "task_id": _task,
+    "conversation_id": _conversation,
     "annotation_id": _annotation,
 }
 

@@ -5,6 +5,8 @@ Only editors reach these pages (apps.edit)."""
 
 from __future__ import annotations
 
+import importlib.util
+
 from django.contrib import messages
 from django.http import HttpRequest
 from django.shortcuts import redirect, render
@@ -34,6 +36,9 @@ from apps.core.pages import run_action
 from apps.datasets.models import Dataset
 from apps.providers.views.playground import model_choice, model_choices
 from apps.tenants.decorators import workspace_view
+
+# The preview runs on the web app's consumer; until it is there the pane says so.
+DEBUG_READY = importlib.util.find_spec("apps.chat.consumers") is not None
 
 
 def _model_value(config: dict) -> str:
@@ -110,6 +115,7 @@ def _config_context(
         "stop_text": "\n".join(stop),
         "suggested_text": "\n".join(_get(config, "suggested_questions", default=[])),
         "is_chat": app.mode == AppMode.CHAT,
+        "debug_ready": DEBUG_READY,
         "edit_form": AppEditForm(
             initial={"name": app.name, "icon": app.icon, "description": app.description}
         ),

@@ -13,6 +13,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.chat import logs
+from apps.chat.services import messages as message_services
 from apps.chat.views.studio import app_or_404, public_path
 from apps.chat.views.studio_forms import AnnotateForm, AnnotationForm, LogFilterForm
 from apps.core.errors import DomainError, NotFound
@@ -20,13 +21,6 @@ from apps.core.pages import run_action
 from apps.tenants.decorators import workspace_view
 
 PAGE_SIZE = 50
-
-
-def _services():
-    # TEMPORARY: chat-core's module lands later on main; imported on use until then.
-    from apps.chat.services import messages
-
-    return messages
 
 
 def _or_404(call, **kwargs):
@@ -106,7 +100,7 @@ def app_message_annotate_view(request, app_id, message_id):
     form = AnnotateForm(request.POST)
     if form.is_valid():
         try:
-            _services().message_annotate(
+            message_services.message_annotate(
                 actor=request.membership,
                 app=app,
                 message_id=message.id,
@@ -137,7 +131,7 @@ def app_annotations_view(request, app_id):
         status = 400
         if form.is_valid():
             try:
-                _services().annotation_create(
+                message_services.annotation_create(
                     actor=request.membership, app=app, **form.cleaned_data
                 )
             except DomainError as exc:
@@ -172,7 +166,7 @@ def app_annotation_edit_view(request, app_id, annotation_id):
         return redirect("app_annotations", app_id=app.id)
     run_action(
         request,
-        _services().annotation_update,
+        message_services.annotation_update,
         success="Annotation saved.",
         actor=request.membership,
         app=app,
@@ -188,7 +182,7 @@ def app_annotation_delete_view(request, app_id, annotation_id):
     app = app_or_404(request, app_id)
     run_action(
         request,
-        _services().annotation_delete,
+        message_services.annotation_delete,
         success="Annotation deleted.",
         actor=request.membership,
         app=app,
