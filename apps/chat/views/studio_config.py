@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 
 from django.contrib import messages
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.chat import keys as app_keys
 from apps.chat.models import AppMode
 from apps.chat.services import apps as app_services
+from apps.chat.services import messages as message_services
 from apps.chat.views.studio import app_or_404, public_path
 from apps.chat.views.studio_forms import (
     MODERATION_TYPES,
@@ -31,7 +32,7 @@ from apps.chat.views.studio_forms import (
     usable_picks,
     variable_rows,
 )
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, NotFound
 from apps.core.pages import run_action
 from apps.datasets.models import Dataset
 from apps.providers.views.playground import model_choice, model_choices
@@ -275,6 +276,34 @@ def app_key_revoke_view(request, app_id, key_id):
     return redirect("app_publish", app_id=app.id)
 
 
+@require_POST
+@workspace_view("apps.edit")
+def app_debug_feedback_view(request, app_id, message_id):
+    """Like or dislike a preview answer (the web app's feedback control, as a member)."""
+    app = app_or_404(request, app_id)
+    rating = request.POST.get("rating") or None
+    content = request.POST.get("content", "")
+    try:
+        feedback = message_services.message_feedback(
+            app=app,
+            message_id=message_id,
+            rating=rating,
+            content=content if isinstance(content, str) else "",
+            actor=request.membership,
+        )
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    except DomainError as exc:
+        return HttpResponse(exc.message, status=400)
+    turn = message_services.message_get(app=app, end_user=None, message_id=message_id)
+    context = {
+        "turn": turn,
+        "rating": feedback.rating if feedback else "",
+        "base_path": f"/apps/{app.pk}/debug",
+    }
+    return render(request, "chat/_webapp_feedback.html", context)
+
+
 urlpatterns = [
     path("apps/<uuid:app_id>/", app_configure_view, name="app_configure"),
     path("apps/<uuid:app_id>/parameters/", app_parameters_view, name="app_parameters"),
@@ -289,5 +318,16 @@ urlpatterns = [
         "apps/<uuid:app_id>/keys/<uuid:key_id>/revoke/",
         app_key_revoke_view,
         name="app_key_revoke",
+    ),
+    *(
+        [
+            path(
+                "apps/<uuid:app_id>/debug/messages/<uuid:message_id>/feedback",
+                app_debug_feedback_view,
+                name="app_debug_feedback",
+            )
+        ]
+        if DEBUG_READY
+        else []
     ),
 ]
