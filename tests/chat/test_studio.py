@@ -434,3 +434,20 @@ def test_pages_escape_what_people_wrote(team):
         assert b"<script>alert(1)" not in content and b"<img src=x" not in content
     content = client_for(team.owner).get(reverse("app_configure", args=[app.id])).content
     assert b"<script>alert(1)" not in content
+
+
+def test_switched_off_features_keep_their_settings(ready):
+    """Hidden fields are not sent by the browser: turning a feature off keeps its settings."""
+    app = make_app(ready)
+    client = ready.client(Role.EDITOR)
+    client.post(reverse("app_configure", args=[app.id]), config_post())
+    data = config_post(moderation_enabled=None, annotation_enabled=None)
+    for name in list(data):
+        if name.startswith(("moderation_", "annotation_")):
+            del data[name]
+    response = client.post(reverse("app_configure", args=[app.id]), data)
+    assert response.status_code == 302
+    app.refresh_from_db()
+    moderation, reply = app.config["sensitive_word_avoidance"], app.config["annotation_reply"]
+    assert not moderation["enabled"] and moderation["config"]["keywords"] == "secret\nforbidden"
+    assert not reply["enabled"] and reply["score_threshold"] == 0.85

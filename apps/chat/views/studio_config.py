@@ -42,6 +42,13 @@ from apps.tenants.decorators import workspace_view
 DEBUG_READY = importlib.util.find_spec("apps.chat.consumers") is not None
 
 
+def preview_fields(app) -> list[dict]:
+    """The saved input variables as the web app draws them, for the preview's form."""
+    from apps.chat.views.webapp import _form_fields  # present when DEBUG_READY
+
+    return _form_fields(app)
+
+
 def _model_value(config: dict) -> str:
     model = config.get("model") or {}
     if model.get("provider") and model.get("name"):
@@ -117,6 +124,7 @@ def _config_context(
         "suggested_text": "\n".join(_get(config, "suggested_questions", default=[])),
         "is_chat": app.mode == AppMode.CHAT,
         "debug_ready": DEBUG_READY,
+        "fields": preview_fields(app) if DEBUG_READY else [],
         "edit_form": AppEditForm(
             initial={"name": app.name, "icon": app.icon, "description": app.description}
         ),

@@ -467,6 +467,12 @@ class ConfigForm:
     # --- Moderation, annotation reply, knowledge --------------------------------------
     def _moderation(self, config: dict) -> None:
         enabled = _flag(self.data, "moderation_enabled")
+        if not enabled and "moderation_type" not in self.data:
+            # Switched off, its fields hidden and not sent: keep them for next time.
+            previous = config.get("sensitive_word_avoidance")
+            kept = dict(previous) if isinstance(previous, dict) else {}
+            config["sensitive_word_avoidance"] = {**kept, "enabled": False}
+            return
         kind = _text(self.data, "moderation_type") or "keywords"
         keywords = _text(self.data, "moderation_keywords")
         sections = {}
@@ -509,6 +515,12 @@ class ConfigForm:
 
     def _annotation_reply(self, config: dict) -> None:
         enabled = _flag(self.data, "annotation_enabled")
+        previous = config.get("annotation_reply")
+        previous = dict(previous) if isinstance(previous, dict) else {}
+        if not enabled and "annotation_score_threshold" not in self.data:
+            # Switched off, its fields hidden and not sent: keep them for next time.
+            config["annotation_reply"] = {**previous, "enabled": False}
+            return
         reply: dict[str, Any] = {"enabled": enabled}
         threshold = self._float("annotation_score_threshold", low=0.5, high=1.0)
         if threshold is not None:
