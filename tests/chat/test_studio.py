@@ -451,3 +451,29 @@ def test_switched_off_features_keep_their_settings(ready):
     moderation, reply = app.config["sensitive_word_avoidance"], app.config["annotation_reply"]
     assert not moderation["enabled"] and moderation["config"]["keywords"] == "secret\nforbidden"
     assert not reply["enabled"] and reply["score_threshold"] == 0.85
+
+
+def test_knowledge_retrieval_settings_round_trip_and_are_checked(ready):
+    from apps.datasets.models import Dataset
+
+    manuals = Dataset.objects.create(workspace=ready.workspace, name="Manuals")
+    app = make_app(ready)
+    client = ready.client(Role.EDITOR)
+    url = reverse("app_configure", args=[app.id])
+    settings = {
+        "datasets": str(manuals.id),
+        "retrieval_mode": "single",
+        "top_k": "6",
+        "score_threshold_enabled": "true",
+        "score_threshold": "0.4",
+    }
+    assert client.post(url, config_post(**settings)).status_code == 302
+    app.refresh_from_db()
+    knowledge = app.config["dataset_configs"]
+    assert knowledge["retrieval_model"] == "single" and knowledge["top_k"] == 6
+    assert knowledge["score_threshold_enabled"] and knowledge["score_threshold"] == 0.4
+    page = client.get(url).content.decode()
+    assert 'name="top_k" min="1" max="100" value="6"' in page
+    for bad in ({"top_k": "0"}, {"score_threshold": "3"}, {"reranking_enable": "true"}):
+        response = client.post(url, config_post(**{**settings, **bad}))
+        assert response.status_code == 400, bad

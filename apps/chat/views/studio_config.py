@@ -20,6 +20,7 @@ from apps.chat.services import messages as message_services
 from apps.chat.views.studio import app_or_404, public_path
 from apps.chat.views.studio_forms import (
     MODERATION_TYPES,
+    RETRIEVAL_MODES,
     VARIABLE_TYPES,
     ApiKeyNameForm,
     AppDeleteForm,
@@ -27,14 +28,15 @@ from apps.chat.views.studio_forms import (
     ConfigForm,
     PublishForm,
     VariableRow,
-    attached_dataset_ids,
     parameter_controls_with,
     usable_picks,
     variable_rows,
 )
 from apps.core.errors import DomainError, NotFound
 from apps.core.pages import run_action
+from apps.datasets.app_retrieval import attached_dataset_ids
 from apps.datasets.models import Dataset
+from apps.datasets.retrieval import DEFAULT_TOP_K
 from apps.providers.views.playground import model_choice, model_choices
 from apps.tenants.decorators import workspace_view
 
@@ -85,7 +87,10 @@ def _config_context(
     moderation = _get(config, "sensitive_word_avoidance", default={})
     moderation_model = _get(moderation, "config", "model", default={})
     embedding = _get(config, "annotation_reply", "embedding_model", default={})
-    attached = set(attached_dataset_ids(config))
+    knowledge = _get(config, "dataset_configs", default={})
+    knowledge = knowledge if isinstance(knowledge, dict) else {}
+    attached = {str(pk) for pk in attached_dataset_ids(knowledge)}
+    rerank = knowledge.get("reranking_model") or {}
     stop = [s.replace("\n", "\\n") for s in _get(config, "stop", default=[]) if isinstance(s, str)]
     return {
         "app": app,
@@ -120,6 +125,15 @@ def _config_context(
             {"dataset": d, "attached": str(d.id) in attached}
             for d in Dataset.objects.for_workspace(workspace).order_by("name")
         ],
+        "knowledge": knowledge,
+        "retrieval_modes": RETRIEVAL_MODES,
+        "default_top_k": DEFAULT_TOP_K,
+        "rerank_value": (
+            f"{rerank.get('reranking_provider_name')}/{rerank.get('reranking_model_name')}"
+            if isinstance(rerank, dict) and rerank.get("reranking_provider_name")
+            else ""
+        ),
+        "rerank_picks": usable_picks(workspace=workspace, model_type="rerank"),
         "stop_text": "\n".join(stop),
         "suggested_text": "\n".join(_get(config, "suggested_questions", default=[])),
         "is_chat": app.mode == AppMode.CHAT,

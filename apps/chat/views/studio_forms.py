@@ -19,6 +19,7 @@ from apps.chat.models import AppMode
 from apps.chat.services.apps import BUILDABLE_MODES
 from apps.core.errors import DomainError
 from apps.datasets.models import Dataset
+from apps.datasets.retrieval import MAX_TOP_K
 from apps.providers import catalog, selectors
 from apps.providers.views.playground import (
     ModelChoice,
@@ -149,6 +150,10 @@ MAX_KEYWORD_CHARS = 10_000
 MAX_PRESET_CHARS = 2_000
 MAX_MEMORY_TURNS = 100
 TRUE = {"true", "on", "1", "yes"}
+RETRIEVAL_MODES = [
+    ("multiple", "Search them all and merge the results"),
+    ("single", "Answer from the one that matches best"),
+]
 MODERATION_TYPES = [("keywords", "Keyword list"), ("openai_moderation", "A moderation model")]
 
 
@@ -552,7 +557,35 @@ class ConfigForm:
             self.error("datasets", "Choose knowledge bases of this workspace.")
         current = config.get("dataset_configs") or {}
         current = dict(current) if isinstance(current, dict) else {}
-        current.setdefault("retrieval_model", "multiple")
+        mode = _text(self.data, "retrieval_mode") or current.get("retrieval_model") or "multiple"
+        if mode not in dict(RETRIEVAL_MODES):
+            self.error("retrieval_mode", "Choose how the knowledge bases are searched.")
+            mode = "multiple"
+        current["retrieval_model"] = mode
+        if _text(self.data, "top_k").strip():
+            top_k = self._int("top_k", low=1, high=MAX_TOP_K)
+            if top_k is not None:
+                current["top_k"] = top_k
+        threshold_on = _flag(self.data, "score_threshold_enabled")
+        current["score_threshold_enabled"] = threshold_on
+        if threshold_on or _text(self.data, "score_threshold").strip():
+            threshold = self._float("score_threshold", low=0.0, high=1.0)
+            if threshold is not None:
+                current["score_threshold"] = threshold
+        rerank_on = _flag(self.data, "reranking_enable")
+        value = _text(self.data, "reranking_model")
+        picks = usable_picks(workspace=self.workspace, model_type="rerank")
+        pick = next((p for p in picks if p.value == value), None)
+        if pick is not None:
+            current["reranking_model"] = {
+                "reranking_provider_name": pick.provider,
+                "reranking_model_name": pick.model,
+            }
+        elif value or rerank_on:
+            self.error("reranking_model", "Choose one of the workspace's rerank models.")
+        current["reranking_enable"] = rerank_on
+        if rerank_on:
+            current["reranking_mode"] = "reranking_model"
         current["datasets"] = {
             "datasets": [
                 {"dataset": {"enabled": True, "id": dataset_id}}
@@ -561,17 +594,3 @@ class ConfigForm:
             ]
         }
         config["dataset_configs"] = current
-
-
-def attached_dataset_ids(config: dict) -> list[str]:
-    """Ids of the knowledge bases a configuration names (Dify's nested shape)."""
-    try:
-        items = config["dataset_configs"]["datasets"]["datasets"]
-    except (KeyError, TypeError):
-        return []
-    ids = []
-    for item in items if isinstance(items, list) else []:
-        dataset = item.get("dataset") if isinstance(item, dict) else None
-        if isinstance(dataset, dict) and dataset.get("enabled", True) and dataset.get("id"):
-            ids.append(str(dataset["id"]))
-    return ids
