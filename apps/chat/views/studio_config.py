@@ -40,7 +40,8 @@ from apps.datasets.retrieval import DEFAULT_TOP_K
 from apps.providers.views.playground import model_choice, model_choices
 from apps.tenants.decorators import workspace_view
 
-# The preview runs on the web app's consumer; until it is there the pane says so.
+# The preview runs on the web app's consumer, and the embed snippets are the web app's;
+# until it is in the build, the page says so.
 DEBUG_READY = importlib.util.find_spec("apps.chat.consumers") is not None
 
 
@@ -210,7 +211,7 @@ def _publish_context(request, app, *, form=None, key_form=None, new_key: str = "
         "key_form": key_form or ApiKeyNameForm(),
         "keys": app_keys.app_api_keys(app=app).order_by("-created_at"),
         "new_key": new_key,
-        "embed": embed_snippets(request, app),
+        "embed": embed(request, app),
         "edit_form": AppEditForm(
             initial={"name": app.name, "icon": app.icon, "description": app.description}
         ),
@@ -218,15 +219,14 @@ def _publish_context(request, app, *, form=None, key_form=None, new_key: str = "
     }
 
 
-def embed_snippets(request, app) -> dict:
-    """The iframe snippet for embedding the web app on another site."""
-    url = request.build_absolute_uri(public_path(app))
-    return {
-        "iframe": (
-            f'<iframe src="{url}" style="width: 100%; height: 100%; min-height: 700px" '
-            'frameborder="0" allow="microphone"></iframe>'
-        ),
-    }
+def embed(request, app) -> dict | None:
+    """The web app's embed snippets (iframe and script) for this app, or None before the
+    web app is part of the build."""
+    if not DEBUG_READY:
+        return None
+    from apps.chat.embedding import embed_snippets  # present with the web app
+
+    return embed_snippets(app=app, site_url=request.build_absolute_uri("/"))
 
 
 @require_http_methods(["GET", "POST"])
