@@ -380,12 +380,14 @@ def test_publishing_settings_public_link_and_keys(team):
             "site_requires_login": "on",
             "rate_limit_per_minute": "30",
             "end_user_rate_limit_per_minute": "5",
+            "max_active_requests": "3",
         },
     )
     assert response.status_code == 302
     app.refresh_from_db()
     assert app.enable_site and app.site_requires_login and not app.enable_api
-    assert (app.rate_limit_per_minute, app.end_user_rate_limit_per_minute) == (30, 5)
+    limits = (app.rate_limit_per_minute, app.end_user_rate_limit_per_minute)
+    assert limits == (30, 5) and app.max_active_requests == 3
     bad = client.post(
         reverse("app_publish", args=[app.id]),
         {"rate_limit_per_minute": "-1", "end_user_rate_limit_per_minute": "x"},

@@ -206,6 +206,7 @@ def _publish_context(request, app, *, form=None, key_form=None, new_key: str = "
                 "enable_api": app.enable_api,
                 "rate_limit_per_minute": app.rate_limit_per_minute,
                 "end_user_rate_limit_per_minute": app.end_user_rate_limit_per_minute,
+                "max_active_requests": app.max_active_requests,
             }
         ),
         "key_form": key_form or ApiKeyNameForm(),

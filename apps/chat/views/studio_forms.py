@@ -95,6 +95,9 @@ class PublishForm(forms.Form):
     end_user_rate_limit_per_minute = forms.IntegerField(
         min_value=0, max_value=100_000, label="Requests per minute per end user (0: no limit)"
     )
+    max_active_requests = forms.IntegerField(
+        min_value=0, max_value=10_000, label="Answers generated at once (0: no limit)"
+    )
 
 
 class ApiKeyNameForm(forms.Form):
