@@ -25,6 +25,7 @@ from email import policy
 from email.parser import BytesParser
 
 from tests.fakes.server import FakeProvider, Handler, Reply, Request
+from tests.fakes.word_vectors import topic_vector, word_vector
 
 CREATED = 1_715_367_049  # a fixed Unix time, so replies are byte-for-byte repeatable
 DEFAULT_MODELS = (
@@ -287,7 +288,9 @@ class FakeOpenAI(FakeProvider):
     """OpenAI at `{url}/v1`. Steer it with the constructor, `queue(openai_error(429))`, and
     the stream knobs: `stream_usage=False` ignores stream_options (as some compatible
     servers do), `send_done=False` ends without `data: [DONE]`, `drop_after=n` cuts the
-    connection after n chunks."""
+    connection after n chunks. `embeddings="words"` serves vectors where texts sharing
+    words are close (tests/fakes/word_vectors.py) instead of unrelated hash-seeded ones;
+    "topics" adds shared subject directions, closer to a real model's geometry."""
 
     def __init__(
         self,
@@ -299,11 +302,15 @@ class FakeOpenAI(FakeProvider):
         stream_usage: bool = True,
         send_done: bool = True,
         drop_after: int | None = None,
+        embeddings: str = "hash",
     ):
         super().__init__()
+        if embeddings not in ("hash", "words", "topics"):
+            raise ValueError("embeddings is 'hash' (unrelated), 'words' or 'topics' (related)")
         self.api_key = api_key  # None: a keyless local server that accepts anything
         self.models = list(models)
         self.embedding_dimension = embedding_dimension
+        self.embedding_kind = embeddings
         self.chunk_delay = chunk_delay
         self.stream_usage = stream_usage
         self.send_done = send_done
@@ -527,7 +534,12 @@ class FakeOpenAI(FakeProvider):
         as_base64 = body.get("encoding_format") == "base64"
         data = []
         for index, text in enumerate(texts):
-            vector = fake_vector(text, dimension)
+            if self.embedding_kind == "words":
+                vector = word_vector(text, dimension)
+            elif self.embedding_kind == "topics":
+                vector = topic_vector(text, dimension)
+            else:
+                vector = fake_vector(text, dimension)
             encoded = (
                 base64.b64encode(struct.pack(f"<{dimension}f", *vector)).decode()
                 if as_base64
