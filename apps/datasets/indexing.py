@@ -35,12 +35,12 @@ from apps.datasets.embeddings import EmbeddingModel, embed_batch_size, embed_tex
 from apps.datasets.embeddings import embedding_model_for as _embedding_model_for
 from apps.datasets.models import (
     ACTIVE_STATUSES,
-    TEXT_SEARCH_CONFIG,
     DocForm,
     Document,
     IndexingStatus,
     Segment,
 )
+from apps.datasets.text_search import TEXT_SEARCH_CONFIG
 from apps.datasets.vector_index import ensure_vector_index
 
 logger = logging.getLogger(__name__)
@@ -367,7 +367,7 @@ INSERT INTO datasets_segment (
     embedding_model, search_vector, created_at, updated_at)
 SELECT r.id, %s, %s, %s, r.parent_id, r.position, r.content, '', '[]'::jsonb,
     r.word_count, r.tokens, r.content_hash, true, r.searchable, 0, r.embedding::vector,
-    r.embedding_dim, r.embedding_model, setweight(to_tsvector(%s::regconfig, r.content), 'A'),
+    r.embedding_dim, r.embedding_model, to_tsvector(%s::regconfig, r.content),
     %s, %s
 FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::text[], %s::int[], %s::int[], %s::text[],
             %s::bool[], %s::text[], %s::int[], %s::text[])
@@ -418,25 +418,20 @@ def _vector_text(vector) -> str | None:
     return json.dumps([float(x) for x in vector], separators=(",", ":"))
 
 
-def update_search_vectors(*, document_id=None, segment_ids: Iterable | None = None) -> None:
-    """Fill `search_vector` from content (weight A), answer and keywords (weight B)."""
-    where, params = (
-        ("document_id = %s", [document_id])
-        if document_id
-        else ("id = ANY(%s)", [list(segment_ids or [])])
-    )
+def update_search_vectors(*, segment_ids: Iterable) -> None:
+    """Fill `search_vector` as apps.datasets.text_search defines it: content and answer
+    with the default weight, the chunk's keywords with weight A."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""
+            """
             UPDATE datasets_segment SET search_vector =
-                setweight(to_tsvector(%s::regconfig, content), 'A')
-                || setweight(to_tsvector(%s::regconfig,
-                       answer || ' ' || coalesce(
-                         (SELECT string_agg(value, ' ') FROM jsonb_array_elements_text(keywords)),
-                         '')), 'B')
-            WHERE {where}
-            """,  # noqa: S608 - `where` is one of two fixed strings
-            [TEXT_SEARCH_CONFIG, TEXT_SEARCH_CONFIG, *params],
+                to_tsvector(%s::regconfig, btrim(content || E'\\n' || answer))
+                || setweight(to_tsvector(%s::regconfig, coalesce(
+                     (SELECT string_agg(value, ' ') FROM jsonb_array_elements_text(keywords)),
+                     '')), 'A')
+            WHERE id = ANY(%s)
+            """,
+            [TEXT_SEARCH_CONFIG, TEXT_SEARCH_CONFIG, list(segment_ids)],
         )
 
 

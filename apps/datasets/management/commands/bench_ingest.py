@@ -216,7 +216,16 @@ class Command(BaseCommand):
             self._run(
                 paths,
                 label=f"local model {local_model}",
-                provider=("local", Path(local_model).name, {"model_path": local_model}),
+                provider=(
+                    "local",
+                    Path(local_model).name,
+                    {
+                        "model_path": str(Path(local_model).resolve()),
+                        "device": "cpu",
+                        "context_size": "512",
+                        "max_chunks": "64",
+                    },
+                ),
                 threads=threads,
                 keep=keep,
                 server=None,
