@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import threading
 import time
@@ -323,6 +324,8 @@ class Command(BaseCommand):
 
         out = self.stdout.write
         out(f"\n== {label}")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        out(f"machine: {os.cpu_count()} CPUs, load average {load} (other work slows every step)")
         out(f"documents: {len(done)} completed, {len(failed)} failed; chunks: {chunks}")
         out(f"wall time: {wall:.1f} s (uploads stored and queued in {queued:.1f} s)")
         out(f"throughput: {len(done) / wall:.1f} documents/s, {chunks / wall:.0f} chunks/s")
