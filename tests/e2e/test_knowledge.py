@@ -30,11 +30,20 @@ FAQ = "# FAQ\n\nHow do I reset my password? Use the link on the sign-in page.\n"
 def indexing_worker(live_server_url, transactional_db):
     """`manage.py indexing_worker` in its own process on the test database: embedded, it
     finds queued documents through the reconciler, as a second machine would."""
+    from apps.core.crypto import current_master_keys
+
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(connection.settings_dict),
         "SECRET_KEY": "e2e-test-secret-key-not-for-production",
+        # With DATABASE_URL set the worker is in production mode: it needs the same master
+        # keys (to read provider credentials) and may reach the fake providers on loopback.
+        "ORRERY_MASTER_KEYS": ",".join(current_master_keys()),
+        "ORRERY_ALLOW_PRIVATE_NETWORKS": "true",
         "ORRERY_INDEXING_RECONCILE_SECONDS": "1",
+        # Embedded, the upload's wake-up went to the server's own in-memory queue: the
+        # worker's reconciler must pick up queued documents at once, not after 2 minutes.
+        "ORRERY_INDEXING_WAKE_AFTER_SECONDS": "0",
     }
     log = (ARTIFACTS / "indexing-worker.log").open("wb")
     proc = subprocess.Popen(
