@@ -56,7 +56,7 @@ def talk(user, app_id, messages: list[dict], *, until: str = 'data-status="norma
         communicator.scope["url_route"] = {"kwargs": {"app_id": str(app_id)}}
         connected, _ = await communicator.connect(timeout=10)
         frames: list[str] = []
-        if connected:
+        if connected and messages:
             for message in messages:
                 await communicator.send_to(text_data=json.dumps(message))
             while not any(until in frame for frame in frames):
