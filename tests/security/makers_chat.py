@@ -5,24 +5,77 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.core.files.base import ContentFile
+
+from apps.chat.config import default_config
+from apps.chat.models import Annotation, App, AppApiKey, Conversation, EndUser, Message, UploadFile
+from apps.chat.services import apps as app_services
+from apps.tenants.models import Role
 from tests.conftest import Team
 
+VICTIM_USER = "victim-end-user"
 
-def _app(team: Team):
-    from apps.chat.models import App  # imported on use: tests.conftest loads before Django
 
-    app = App.objects.for_workspace(team.workspace).filter(name="Victim app").first()
-    if app is None:
-        from apps.chat.services.apps import app_create
-        from apps.tenants.models import Role
+def _app(team: Team) -> App:
+    found = App.objects.for_workspace(team.workspace).filter(name="Victim app").first()
+    if found:
+        return found
+    config = default_config("chat", provider="openai", model="gpt-4o-mini")
+    return app_services.app_create(
+        actor=team.members[Role.OWNER], name="Victim app", mode="chat", config=config
+    )
 
-        app = app_create(actor=team.members[Role.OWNER], name="Victim app", mode="chat")
-    return app
+
+def _message(team: Team) -> Message:
+    app = _app(team)
+    found = Message.objects.for_workspace(team.workspace).filter(app=app).first()
+    if found:
+        return found
+    end_user, _ = EndUser.objects.get_or_create(
+        workspace=team.workspace, app=app, source="service_api", session_id=VICTIM_USER
+    )
+    conversation = Conversation.objects.create(
+        workspace=team.workspace, app=app, end_user=end_user, from_source="api", name="Victim"
+    )
+    return Message.objects.create(
+        workspace=team.workspace,
+        app=app,
+        conversation=conversation,
+        end_user=end_user,
+        from_source="api",
+        query="victim question",
+        answer="victim answer",
+        status="normal",
+    )
+
+
+def _annotation(team: Team) -> str:
+    app = _app(team)
+    found = Annotation.objects.for_workspace(team.workspace).filter(app=app).first()
+    if found is None:
+        found = Annotation.objects.create(
+            workspace=team.workspace, app=app, question="victim q", answer="victim a"
+        )
+    return str(found.id)
+
+
+def _file(team: Team) -> str:
+    app = _app(team)
+    found = UploadFile.objects.for_workspace(team.workspace).filter(app=app).first()
+    if found is None:
+        found = UploadFile.objects.create(
+            workspace=team.workspace,
+            app=app,
+            name="victim.png",
+            file=ContentFile(b"\x89PNG\r\n\x1a\n", name="victim.png"),
+            size=8,
+            extension="png",
+            mime_type="image/png",
+        )
+    return str(found.id)
 
 
 def _app_key(team: Team) -> str:
-    from apps.chat.models import AppApiKey
-
     app = _app(team)
     key = AppApiKey.objects.filter(app=app).first()
     if key is None:
@@ -36,59 +89,28 @@ def _app_key(team: Team) -> str:
     return str(key.id)
 
 
-def _message(team: Team) -> str:
-    from apps.chat.models import Conversation, FromSource, Message, MessageStatus
-
-    app = _app(team)
-    message = Message.objects.filter(app=app).first()
-    if message is None:
-        conversation = Conversation.objects.create(
-            workspace=team.workspace, app=app, from_source=FromSource.WEB_APP, name="Victim chat"
-        )
-        message = Message.objects.create(
-            workspace=team.workspace,
-            app=app,
-            conversation=conversation,
-            from_source=FromSource.WEB_APP,
-            query="victim question",
-            answer="victim answer",
-            status=MessageStatus.NORMAL,
-        )
-    return str(message.id)
-
-
-def _task(team: Team) -> str:
-    from apps.chat.models import Message
-
-    return str(Message.objects.get(pk=_message(team)).task_id)
-
-
-def _conversation(team: Team) -> str:
-    from apps.chat.models import Message
-
-    return str(Message.objects.get(pk=_message(team)).conversation_id)
-
-
-def _annotation(team: Team) -> str:
-    from apps.chat.models import Annotation
-
-    app = _app(team)
-    annotation = Annotation.objects.filter(app=app).first()
-    if annotation is None:
-        annotation = Annotation.objects.create(
-            workspace=team.workspace, app=app, question="victim q", answer="victim a"
-        )
-    return str(annotation.id)
-
-
 OBJECT_IN_WORKSPACE: dict[str, Callable[[Team], str]] = {
-    "app_id": lambda team: str(_app(team).id),
     "key_id": _app_key,
-    "message_id": _message,
-    "task_id": _task,
-    "conversation_id": _conversation,
     "annotation_id": _annotation,
+    "file_id": _file,
+    "app_id": lambda team: str(_app(team).id),
+    "conversation_id": lambda team: str(_message(team).conversation_id),
+    "message_id": lambda team: str(_message(team).id),
+    "task_id": lambda team: str(_message(team).task_id),
 }
 
 # Routes addressed by a secret token (a public link's code) rather than an object id.
-TOKEN_ROUTES: set[str] = set()
+# The public web app's routes are walked on their own in tests/chat/test_webapp_isolation.py.
+TOKEN_ROUTES: set[str] = {
+    "chat/<str:code>",
+    "chat/<str:code>/conversations/<uuid:conversation_id>",
+    "chat/<str:code>/conversations/<uuid:conversation_id>/rename",
+    "chat/<str:code>/conversations/<uuid:conversation_id>/delete",
+    "chat/<str:code>/messages/<uuid:message_id>/feedback",
+    "completion/<str:code>",
+    "completion/<str:code>/saved",
+    "completion/<str:code>/saved/<uuid:message_id>/remove",
+    "completion/<str:code>/batch",
+    "completion/<str:code>/batch/<uuid:batch_id>",
+    "completion/<str:code>/batch/<uuid:batch_id>/results.csv",
+}
