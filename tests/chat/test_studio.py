@@ -8,7 +8,6 @@ from django.urls import reverse
 
 from apps.chat.models import App, AppApiKey
 from apps.chat.services import apps as app_services
-from apps.chat.views import studio_config
 from apps.providers import services as provider_services
 from apps.tenants.models import Role
 from tests.conftest import client_for
@@ -371,8 +370,7 @@ def test_publishing_settings_public_link_and_keys(team):
     client = team.client(Role.EDITOR)
     page = client.get(reverse("app_publish", args=[app.id]))
     assert app.site_code.encode() in page.content
-    if studio_config.DEBUG_READY:  # the snippets come with the web app
-        assert b"&lt;iframe" in page.content and b"embed.js" in page.content
+    assert b"&lt;iframe" in page.content and b"embed.js" in page.content
     response = client.post(
         reverse("app_publish", args=[app.id]),
         {

@@ -10,13 +10,11 @@ from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
 from apps.chat.config import default_config
+from apps.chat.debug_consumer import StudioDebugConsumer
 from apps.chat.models import FromSource, Message
 from apps.chat.services import apps as app_services
 from apps.tenants.models import Role
 from tests.providers.conftest import fake_openai, openai_ready  # noqa: F401 - fixtures
-
-pytest.importorskip("apps.chat.consumers", reason="the web app's consumer is not in this build")
-from apps.chat.debug_consumer import StudioDebugConsumer  # noqa: E402
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
