@@ -110,3 +110,25 @@ def test_a_configuration_a_save_would_refuse_is_not_run(app, openai_ready):  # n
     assert "The preview cannot run this configuration" in frames[-1]
     assert "{{planet}}" in frames[-1]
     assert not Message.objects.filter(app=app).exists()
+
+
+def test_a_text_generator_previews_with_its_inputs(openai_ready):  # noqa: F811
+    config = default_config("completion", provider="openai", model="gpt-4o-mini")
+    app = app_services.app_create(
+        actor=openai_ready.members[Role.EDITOR], name="Writer", mode="completion", config=config
+    )
+    form = page_form(
+        query="",
+        pre_prompt="Write about {{topic}}",
+        **{
+            "var-0-type": "text-input",
+            "var-0-variable": "topic",
+            "var-0-label": "Topic",
+            "input_topic": "comets",
+        },
+    )
+    connected, frames = talk(openai_ready.members[Role.EDITOR].user, app.id, [form])
+    assert connected
+    text = "".join(frames)
+    assert 'id="completion-result"' in text
+    assert "You said: Write about comets" in text
