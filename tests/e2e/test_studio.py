@@ -2,6 +2,7 @@
 prompt with a variable, tries it in the preview pane while the answer streams in, saves,
 publishes it with a key, and finds the conversation in the logs."""
 
+import re
 import time
 
 import pytest
@@ -14,7 +15,7 @@ from tests.fakes.openai import FakeOpenAI
 pytestmark = pytest.mark.browser
 
 FAKE_KEY = "sk-fake-studio"
-QUESTION = "Which planet has the most moons"
+QUESTION = "Which planet of our solar system has the most moons, and how many of them have names"
 
 
 def sign_up_with_openai(page, base, fake) -> None:
@@ -109,7 +110,8 @@ def test_build_preview_publish_and_read_the_logs(browser_page, live_server_url):
         expect(row).to_contain_text("gpt-4o-mini")
         shot(page, "studio-logs")
         row.get_by_role("link").first.click()
-        expect(page.get_by_test_id("message-meta")).to_contain_text("Tokens12 in")
+        expect(page.get_by_test_id("message-meta")).to_contain_text(re.compile(r"Tokens\d+ in, \d+ out"))
+        shot(page, "studio-message")
         page.get_by_role("button", name="Save as annotation").click()
         expect(page.get_by_text("Saved as an annotation")).to_be_visible()
         page.get_by_role("navigation", name="App").get_by_role("link", name="Annotations").click()
@@ -122,4 +124,7 @@ def test_build_preview_publish_and_read_the_logs(browser_page, live_server_url):
         shot(page, "studio-apps")
         page.set_viewport_size({"width": 390, "height": 844})
         shot(page, "studio-apps-phone")
+        page.get_by_test_id("app-card").get_by_role("link", name="Moon guide").click()
+        expect(page.get_by_label("System prompt")).to_be_visible()
+        shot(page, "studio-configure-phone")
     assert not errors, errors
