@@ -27,6 +27,7 @@ from apps.chat.views.studio_forms import (
     ConfigForm,
     PublishForm,
     VariableRow,
+    knowledge_choices,
     parameter_controls_with,
     usable_picks,
     variable_rows,
@@ -35,7 +36,6 @@ from apps.chat.views.webapp import _form_fields as webapp_fields
 from apps.core.errors import DomainError, NotFound
 from apps.core.pages import run_action
 from apps.datasets.app_retrieval import attached_dataset_ids
-from apps.datasets.models import Dataset
 from apps.datasets.retrieval import DEFAULT_TOP_K
 from apps.providers.views.playground import model_choice, model_choices
 from apps.tenants.decorators import workspace_view
@@ -113,7 +113,7 @@ def _config_context(
         "embedding_picks": usable_picks(workspace=workspace, model_type="text-embedding"),
         "datasets": [
             {"dataset": d, "attached": str(d.id) in attached}
-            for d in Dataset.objects.for_workspace(workspace).order_by("name")
+            for d in knowledge_choices(membership=request.membership, config=config)
         ],
         "knowledge": knowledge,
         "retrieval_modes": RETRIEVAL_MODES,
@@ -145,7 +145,7 @@ def app_configure_view(request, app_id):
             request, app, config=app.config, rows=variable_rows(app.config.get("user_input_form"))
         )
         return render(request, "chat/studio/configure.html", context)
-    result = ConfigForm(app=app, workspace=request.workspace, data=request.POST).read()
+    result = ConfigForm(app=app, membership=request.membership, data=request.POST).read()
     if result.valid:
         try:
             app_services.app_update(actor=request.membership, app=app, config=result.config)
