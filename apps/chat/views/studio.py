@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.chat import dsl, selectors
 from apps.chat.models import AppMode
 from apps.chat.services import apps as app_services
+from apps.chat.visitors import site_path
 from apps.chat.views.studio_forms import (
     AppCreateForm,
     AppDeleteForm,
@@ -48,8 +49,7 @@ def app_or_404(request, app_id):
 
 def public_path(app) -> str:
     """The app's public web app (served by the web app pages)."""
-    kind = "chat" if app.mode == AppMode.CHAT else "completion"
-    return f"/{kind}/{app.site_code}"
+    return site_path(app)
 
 
 def _list_context(request, *, create_form=None, import_form=None, import_warnings=None) -> dict:
