@@ -16,13 +16,13 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.chat import dsl, selectors
 from apps.chat.models import AppMode
 from apps.chat.services import apps as app_services
-from apps.chat.visitors import site_path
 from apps.chat.views.studio_forms import (
     AppCreateForm,
     AppDeleteForm,
     AppEditForm,
     AppImportForm,
 )
+from apps.chat.visitors import site_path
 from apps.core.errors import DomainError, NotFound
 from apps.core.pages import run_action, safe_next
 from apps.tenants.decorators import workspace_view
