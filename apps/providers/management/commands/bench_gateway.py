@@ -33,7 +33,10 @@ PROMPT = " ".join(f"word{i}" for i in range(60))  # the fake echoes it: ~62 delt
 # Runs the fake in its own interpreter (it needs no Django): prints its URL, then serves.
 FAKE_SCRIPT = f"""
 import sys, time
+from http.server import ThreadingHTTPServer
 from tests.fakes.openai import FakeOpenAI
+# 64 streams open 64 connections at once; a listen backlog of 5 drops some of them.
+ThreadingHTTPServer.request_queue_size = 256
 fake = FakeOpenAI(api_key={FAKE_KEY!r}, chunk_delay=float(sys.argv[1])).start()
 print(fake.url, flush=True)
 while True:
