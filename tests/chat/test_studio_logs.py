@@ -244,3 +244,23 @@ def test_an_annotation_of_another_app_is_not_found_here(team, other_team):
         == 404
     )
     assert Annotation.objects.get(pk=theirs.pk).question == "q"
+
+
+def test_filter_to_one_conversation(team):
+    app = make_app(team)
+    first = log(app, "first question")
+    Message.objects.create(
+        workspace=app.workspace,
+        app=app,
+        conversation=first.conversation,
+        from_source=FromSource.WEB_APP,
+        query="follow-up question",
+        status=MessageStatus.NORMAL,
+    )
+    log(app, "another conversation")
+    client = team.client(Role.EDITOR)
+    url = reverse("app_logs", args=[app.id])
+    assert rows(client.get(url)) == 3
+    only = client.get(url, {"conversation": str(first.conversation_id)})
+    assert rows(only) == 2 and b"another conversation" not in only.content
+    assert client.get(url, {"conversation": "nope"}).status_code == 400

@@ -124,6 +124,7 @@ class LogFilterForm(forms.Form):
         label="Feedback",
         choices=[("", "Any"), ("like", "Liked"), ("dislike", "Disliked"), ("none", "None")],
     )
+    conversation = forms.UUIDField(required=False, widget=forms.HiddenInput)
     start = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     end = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
 
