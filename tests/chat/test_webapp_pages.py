@@ -236,7 +236,7 @@ def test_like_dislike_with_a_comment_and_take_it_back(team):
     assert client.post(url, {"rating": "love"}, headers=headers).status_code == 400
 
 
-def test_many_conversations_are_capped_with_a_note(team):
+def test_many_conversations_come_in_pages(team):
     app = make_app(team)
     visited = visit(f"/chat/{app.site_code}")
     client, _, _ = visited
@@ -249,7 +249,11 @@ def test_many_conversations_are_capped_with_a_note(team):
     )
     page = client.get(f"/chat/{app.site_code}").content.decode()
     assert page.count('class="conversation-link"') == 50
-    assert "Older conversations are not shown." in page
+    assert '<a href="?page=2">Older conversations</a>' in page
+    older = client.get(f"/chat/{app.site_code}", {"page": "2"}).content.decode()
+    assert older.count('class="conversation-link"') == 2
+    assert '<a href="?page=1">Newer</a>' in older and "Older conversations" not in older
+    assert client.get(f"/chat/{app.site_code}", {"page": "x"}).status_code == 200
 
 
 # --- Text generator -------------------------------------------------------------------------------

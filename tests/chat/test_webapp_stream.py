@@ -325,3 +325,32 @@ def test_regenerating_the_first_answer_replaces_it(chat, live):
         finished(ws)
     page = Tab(live, f"/chat/{chat.site_code}/conversations/{old.conversation_id}", tab.http).page
     assert page.count('data-testid="turn"') == 1
+
+
+@live_db
+def test_the_first_turn_takes_the_input_variables(openai_ready, live):
+    form = [
+        {
+            "select": {
+                "label": "Language",
+                "variable": "lang",
+                "options": ["en", "fr"],
+                "required": True,
+            }
+        }
+    ]
+    app = make_app(openai_ready, "chat", user_input_form=form, pre_prompt="Answer in {{lang}}.")
+    tab = Tab(live, f"/chat/{app.site_code}")
+    assert 'name="input_lang"' in tab.page
+    with tab.open() as ws:
+        send(ws, query="bonjour")
+        assert "lang is required" in ws.recv(timeout=10)
+        send(ws, query="bonjour", input_lang="de")
+        assert "must be one of the following: en, fr" in html.unescape(ws.recv(timeout=10))
+        send(ws, query="bonjour", input_lang="fr")
+        frames = finished(ws)
+    assert '<span id="chat-inputs" hidden hx-swap-oob="true"></span>' in "".join(frames)
+    conversation = Conversation.objects.get(app=app)
+    assert conversation.inputs == {"lang": "fr"}
+    page = Tab(live, f"/chat/{app.site_code}/conversations/{conversation.pk}", tab.http).page
+    assert 'name="input_lang"' not in page  # later turns keep the first turn's inputs
