@@ -327,3 +327,15 @@ def test_web_app_pages_have_no_inline_script(team, mode):
     _, page, _ = visit(f"/{mode}/{app.site_code}")
     assert "<script>" not in page and "onclick=" not in page and "onsubmit=" not in page
     assert "js:" not in page  # no hx-vals/hx-on expressions evaluated as script
+
+
+def test_a_flood_of_new_visitors_from_one_address_is_slowed_down(team):
+    from apps.chat.visitors import NEW_VISITORS
+
+    app = make_app(team)
+    known, _, _ = visit(f"/chat/{app.site_code}")
+    statuses = [Client().get(f"/chat/{app.site_code}").status_code for _ in range(NEW_VISITORS)]
+    assert statuses[: NEW_VISITORS - 1] == [200] * (NEW_VISITORS - 1)
+    assert statuses[-1] == 429
+    assert EndUser.objects.filter(app=app).count() == NEW_VISITORS
+    assert known.get(f"/chat/{app.site_code}").status_code == 200  # a known visitor gets in

@@ -27,8 +27,9 @@ from apps.chat.generation.inputs import form_fields
 from apps.chat.models import App
 from apps.chat.services import conversations, messages, saved_messages
 from apps.chat.visitors import VISITOR_HEADER, LoginRequired, Visitor
-from apps.core.errors import DomainError, NotFound, PermissionDenied
+from apps.core.errors import DomainError, NotFound, PermissionDenied, RateLimited
 from apps.core.middleware import CONTENT_SECURITY_POLICY
+from apps.core.pages import client_ip
 
 CONVERSATIONS_SHOWN = 50
 SAVED_SHOWN = 50
@@ -70,7 +71,12 @@ def webapp_view(kind: str, *, write: bool = False):
                     user=request.user,
                     token=token,
                     create=not write,
+                    client=client_ip(request),
                 )
+            except RateLimited as exc:
+                response = HttpResponse(exc.message, status=429)
+                response["Retry-After"] = str(exc.retry_after)
+                return response
             except LoginRequired:
                 if write:
                     return HttpResponse("Sign in to use this app.", status=401)
