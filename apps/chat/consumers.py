@@ -31,8 +31,18 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from apps.chat import visitors
-from apps.chat.models import App, AppMode, EndUser, FromSource, Message, MessageStatus
+from apps.chat import generation, visitors
+from apps.chat.generation.events import AnswerChunk, AnswerReplaced
+from apps.chat.markdown import render_markdown
+from apps.chat.models import (
+    App,
+    AppMode,
+    Conversation,
+    EndUser,
+    FromSource,
+    Message,
+    MessageStatus,
+)
 from apps.chat.visitors import Visitor
 from apps.core.errors import DomainError, NotFound
 from apps.core.offload import offload
@@ -79,8 +89,6 @@ CLEAR_ERROR = '<div id="chat-error" class="chat-error" hx-swap-oob="true"></div>
 
 def answer_fragment(message_id, answer: str) -> str:
     """The answer so far, as sanitised HTML, swapped into the turn's answer element."""
-    from apps.chat.markdown import render_markdown
-
     return format_html(
         '<div id="answer-{}" hx-swap-oob="innerHTML">{}</div>',
         message_id,
@@ -177,8 +185,6 @@ class WebAppConsumer(AsyncWebsocketConsumer):
             raise NotFound("No such conversation.")
 
     def _conversations(self):
-        from apps.chat.models import Conversation
-
         return Conversation.objects.for_workspace(self.actor.app.workspace_id).filter(
             app=self.actor.app, end_user=self.actor.end_user
         )
@@ -192,7 +198,7 @@ class WebAppConsumer(AsyncWebsocketConsumer):
         """The page's running messages, and any turn the conversation started since."""
         ids: list[str] = []
         for message_id in asked:
-            with suppress(Exception):  # a malformed id is simply not watched
+            with suppress(ValueError, ValidationError):  # a malformed id is not watched
                 if self._messages().filter(pk=message_id).exists():
                     ids.append(message_id)
         if self.conversation_id:
@@ -273,10 +279,8 @@ class WebAppConsumer(AsyncWebsocketConsumer):
 
     async def _stop(self) -> None:
         task_ids = await offload(self._running_tasks)()
-        from apps.chat import generation  # the pipeline; imported where it is used
-
         for task_id in task_ids:
-            await _maybe_await(generation.stop(task_id))
+            await generation.stop(task_id)
 
     def _running_tasks(self) -> list[str]:
         running = self._messages().filter(status=MessageStatus.RUNNING)
@@ -288,17 +292,13 @@ class WebAppConsumer(AsyncWebsocketConsumer):
 
     # --- Starting and following turns ----------------------------------------------------------
     async def _start(self, *, replaces: str | None = None, **request) -> None:
-        from apps.chat import generation  # the pipeline; imported where it is used
-
-        run = await _maybe_await(
-            generation.start(
-                app=self.actor.app,
-                from_source=self.actor.from_source,
-                end_user=self.actor.end_user,
-                user=self.actor.user,
-                files=[],
-                **request,
-            )
+        run = await generation.start(
+            app=self.actor.app,
+            from_source=self.actor.from_source,
+            end_user=self.actor.end_user,
+            user=self.actor.user,
+            files=[],
+            **request,
         )
         await self.send(CLEAR_ERROR)
         conversation_id = str(run.conversation_id) if run.conversation_id else None
@@ -361,9 +361,6 @@ class WebAppConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(lambda _: self.watching.pop(message_id, None))
 
     async def _follow(self, message: Message | PendingTurn) -> None:
-        from apps.chat import generation  # the pipeline; imported where it is used
-        from apps.chat.generation.events import AnswerChunk, AnswerReplaced
-
         answer = ""
 
         async def send_text(delta: str) -> None:
@@ -412,10 +409,3 @@ class WebAppConsumer(AsyncWebsocketConsumer):
             TURN_TEMPLATE,
             {"turn": message, "oob": oob, "base_path": self.actor.base_path},
         )
-
-
-async def _maybe_await(value):
-    """The pipeline's calls may be sync or async."""
-    if asyncio.iscoroutine(value):
-        return await value
-    return value
