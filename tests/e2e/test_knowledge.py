@@ -30,11 +30,17 @@ FAQ = "# FAQ\n\nHow do I reset my password? Use the link on the sign-in page.\n"
 def indexing_worker(live_server_url, transactional_db):
     """`manage.py indexing_worker` in its own process on the test database: embedded, it
     finds queued documents through the reconciler, as a second machine would."""
+    from apps.core.crypto import current_master_keys
+
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(connection.settings_dict),
         "SECRET_KEY": "e2e-test-secret-key-not-for-production",
+        "ORRERY_MASTER_KEYS": ",".join(current_master_keys()),
+        # The server's wake-ups go to its own in-memory broker: this worker finds the
+        # queued documents by reconciling every second.
         "ORRERY_INDEXING_RECONCILE_SECONDS": "1",
+        "ORRERY_INDEXING_WAKE_AFTER_SECONDS": "1",
     }
     log = (ARTIFACTS / "indexing-worker.log").open("wb")
     proc = subprocess.Popen(
