@@ -238,6 +238,10 @@ ORRERY_OUTBOUND_ALLOWLIST = env.list("ORRERY_OUTBOUND_ALLOWLIST", default=[])
 ORRERY_SYSTEM_CREDENTIALS = env.str("ORRERY_SYSTEM_CREDENTIALS", default="")
 ORRERY_HOSTED_QUOTA_TOKENS = env.int("ORRERY_HOSTED_QUOTA_TOKENS", default=0)
 
+# --- Apps --------------------------------------------------------------------
+# Messages (app turns, from every source) a workspace may start a calendar month; 0: no limit.
+ORRERY_WORKSPACE_MONTHLY_MESSAGES = env.int("ORRERY_WORKSPACE_MONTHLY_MESSAGES", default=0)
+
 # --- Knowledge bases ---------------------------------------------------------
 ORRERY_DATASET_MAX_FILE_MB = env.int("ORRERY_DATASET_MAX_FILE_MB", default=15)
 ORRERY_DATASET_MAX_BATCH_FILES = env.int("ORRERY_DATASET_MAX_BATCH_FILES", default=20)

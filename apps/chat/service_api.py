@@ -12,20 +12,21 @@ import json
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
 from apps.chat import generation
-from apps.chat.auth import AppApiKeyAuth
+from apps.chat.auth import AppApiKeyAuth, AsyncAppApiKeyAuth
 from apps.chat.models import AppMode, EndUser, FromSource, Message
 from apps.chat.services import conversations, messages, uploads
 from apps.chat.services.end_users import end_user_find, end_user_get_or_create
 from apps.core.errors import DomainError, NotFound
 from apps.core.offload import offload
+from apps.tenants.models import Membership, Role
 
 router = Router(tags=["service api"], auth=AppApiKeyAuth())
+ASYNC_AUTH = AsyncAppApiKeyAuth()  # for the async endpoints below
 
 PING_INTERVAL = 10.0  # seconds between keep-alives on a quiet stream
 CHAT_MODES = (AppMode.CHAT, AppMode.AGENT_CHAT, AppMode.ADVANCED_CHAT)
@@ -91,7 +92,7 @@ class ConversationsQuery(UserQuery):
 # --- Chat and completion ---------------------------------------------------------------
 
 
-@router.post("/chat-messages")
+@router.post("/chat-messages", auth=ASYNC_AUTH)
 async def chat_messages(request, body: ChatIn):
     if request.app.mode not in CHAT_MODES:
         raise DomainError(
@@ -100,7 +101,7 @@ async def chat_messages(request, body: ChatIn):
     return await _run(request, body, conversation_id=body.conversation_id or None)
 
 
-@router.post("/completion-messages")
+@router.post("/completion-messages", auth=ASYNC_AUTH)
 async def completion_messages(request, body: CompletionIn):
     if request.app.mode != AppMode.COMPLETION:
         raise DomainError(
@@ -213,12 +214,12 @@ def _frame(data: dict) -> bytes:
     return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
 
 
-@router.post("/chat-messages/{task_id}/stop")
+@router.post("/chat-messages/{task_id}/stop", auth=ASYNC_AUTH)
 async def chat_stop(request, task_id: str, body: UserIn):
     return await _stop(request, task_id, body.user)
 
 
-@router.post("/completion-messages/{task_id}/stop")
+@router.post("/completion-messages/{task_id}/stop", auth=ASYNC_AUTH)
 async def completion_stop(request, task_id: str, body: UserIn):
     return await _stop(request, task_id, body.user)
 
@@ -231,19 +232,9 @@ async def _stop(request, task_id: str, user: str):
 
 def _task_of(app, task_id: str, user: str) -> Message:
     end_user = end_user_find(app=app, source=SOURCE, session_id=user)
-    try:
-        message = (
-            Message.objects.for_workspace(app.workspace_id)
-            .filter(app=app, task_id=task_id, end_user=end_user)
-            .first()
-            if end_user
-            else None
-        )
-    except (ValueError, ValidationError):  # not a UUID: as unknown as any other task id
-        message = None
-    if message is None:
+    if end_user is None:
         raise NotFound("Task Not Exists.")
-    return message
+    return messages.message_by_task(app=app, end_user=end_user, task_id=task_id)
 
 
 # --- Conversations and messages -------------------------------------------------------
@@ -320,7 +311,7 @@ def conversation_list(request, params: Query[ConversationsQuery]):
     }
 
 
-@router.post("/conversations/{conversation_id}/name")
+@router.post("/conversations/{conversation_id}/name", auth=ASYNC_AUTH)
 async def conversation_rename(request, conversation_id: str, body: RenameIn):
     app = request.app
     end_user = await offload(_known_end_user)(app, body.user)
@@ -361,7 +352,7 @@ def message_feedback(request, message_id: str, body: FeedbackIn):
     return {"result": "success"}
 
 
-@router.get("/messages/{message_id}/suggested")
+@router.get("/messages/{message_id}/suggested", auth=ASYNC_AUTH)
 async def message_suggested(request, message_id: str, params: Query[UserQuery]):
     end_user = await offload(end_user_find)(app=request.app, source=SOURCE, session_id=params.user)
     if end_user is None:
@@ -429,6 +420,121 @@ def info(request):
     }
 
 
+# --- Annotations and feedback of the app ------------------------------------------------
+
+
+class AnnotationIn(Schema):
+    question: str
+    answer: str
+
+
+class PageQuery(Schema):
+    page: int = 1
+    limit: int = 20
+
+
+def _key_actor(app) -> Membership:
+    """Who acts for an app key: an editor of the app's workspace (the key was made by one)."""
+    return Membership(workspace=app.workspace, role=Role.EDITOR)
+
+
+def _annotation_out(annotation) -> dict:
+    return {
+        "id": str(annotation.pk),
+        "question": annotation.question,
+        "answer": annotation.answer,
+        "hit_count": annotation.hit_count,
+        "created_at": int(annotation.created_at.timestamp()),
+    }
+
+
+@router.get("/apps/annotations")
+def annotation_list(request, params: Query[PageQuery]):
+    rows, total, has_more = messages.annotation_list(
+        app=request.app, page=params.page, limit=params.limit
+    )
+    return {
+        "data": [_annotation_out(a) for a in rows],
+        "has_more": has_more,
+        "limit": params.limit,
+        "total": total,
+        "page": params.page,
+    }
+
+
+@router.post("/apps/annotations")
+def annotation_create(request, body: AnnotationIn):
+    app = request.app
+    annotation = messages.annotation_create(
+        actor=_key_actor(app), app=app, question=body.question, answer=body.answer
+    )
+    return _annotation_out(annotation)
+
+
+@router.put("/apps/annotations/{annotation_id}")
+def annotation_update(request, annotation_id: str, body: AnnotationIn):
+    app = request.app
+    annotation = messages.annotation_update(
+        actor=_key_actor(app),
+        app=app,
+        annotation_id=annotation_id,
+        question=body.question,
+        answer=body.answer,
+    )
+    return _annotation_out(annotation)
+
+
+@router.delete("/apps/annotations/{annotation_id}", response={204: None})
+def annotation_delete(request, annotation_id: str):
+    app = request.app
+    messages.annotation_delete(actor=_key_actor(app), app=app, annotation_id=annotation_id)
+    return 204, None
+
+
+@router.get("/app/feedbacks")
+def feedback_list(request, params: Query[PageQuery]):
+    rows = messages.feedback_list(app=request.app, page=params.page, limit=params.limit)
+    return {
+        "data": [
+            {
+                "id": str(f.pk),
+                "app_id": str(request.app.pk),
+                "conversation_id": str(f.message.conversation_id or "") or None,
+                "message_id": str(f.message_id),
+                "rating": f.rating,
+                "content": f.content,
+                "from_source": f.from_source,
+                "from_end_user_id": str(f.end_user_id) if f.end_user_id else None,
+                "from_account_id": str(f.user_id) if f.user_id else None,
+                "created_at": f.created_at.isoformat(),
+                "updated_at": f.created_at.isoformat(),
+            }
+            for f in rows
+        ]
+    }
+
+
+@router.get("/site")
+def site(request):
+    app = request.app
+    return {
+        "title": app.name,
+        "chat_color_theme": None,
+        "chat_color_theme_inverted": False,
+        "icon_type": "emoji",
+        "icon": app.icon,
+        "icon_background": app.icon_background,
+        "icon_url": None,
+        "description": app.description,
+        "copyright": None,
+        "privacy_policy": None,
+        "custom_disclaimer": "",
+        "default_language": "en-US",
+        "show_workflow_steps": False,
+        "use_icon_as_answer_icon": False,
+    }
+
+
 # --- Files ---------------------------------------------------------------------------
 
 
@@ -440,3 +546,12 @@ def files_upload(request):
         session_id=request.POST.get("user", ""),
     )
     return 201, uploads.upload_out(upload)
+
+
+@router.get("/files/{file_id}/preview")
+def file_preview(request, file_id: str):
+    upload = uploads.upload_file_get(app=request.app, file_id=file_id)
+    response = FileResponse(upload.file.open("rb"), content_type=upload.mime_type)
+    response["Content-Disposition"] = "inline"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -212,10 +212,18 @@ def test_two_watchers_see_the_same_answer_and_a_late_one_gets_the_text_so_far(
         run = await generation.start(
             app=chat_app, query="one two three four five", from_source="api"
         )
-        first = asyncio.create_task(_collect(generation.events(run)))
-        await asyncio.sleep(0.2)
+        first = []
+
+        async def watch():
+            async for event in generation.events(run):
+                first.append(event)
+
+        watching = asyncio.create_task(watch())
+        while len(first) < 2:
+            await asyncio.sleep(0.01)
         late = await _collect(generation.events(run.task_id))
-        return run, await first, late
+        await watching
+        return run, first, late
 
     run, first, late = async_to_sync(go)()
     assert answer_of(first) == answer_of(late) == "You said: one two three four five"
@@ -275,3 +283,100 @@ def test_a_finished_run_is_replayed_from_the_database(chat_app):
     events = async_to_sync(go)()
     assert answer_of(events) == "You said: remember me"
     assert isinstance(events[-1], generation.MessageEnd)
+
+
+def test_knowledge_context_reaches_the_prompt_and_the_citations(openai_ready, fake_openai):
+    from apps.datasets.models import IndexingTechnique
+    from tests.datasets.conftest import add_document, make_search_dataset
+
+    base = make_search_dataset(
+        openai_ready, name="Billing", indexing_technique=IndexingTechnique.ECONOMY
+    )
+    add_document(base, ["Refunds are paid back to the card within ten days."])
+    configs = {
+        "retrieval_model": "multiple",
+        "top_k": 2,
+        "datasets": {"datasets": [{"dataset": {"enabled": True, "id": str(base.id)}}]},
+    }
+    app = make_app(openai_ready, "chat", dataset_configs=configs)
+    run, events = converse(app, query="how are refunds paid")
+    system = fake_openai.requests[-1].json()["messages"][0]["content"]
+    assert "within ten days" in system
+    resources = events[-1].metadata["retriever_resources"]
+    assert resources[0]["dataset_name"] == "Billing"
+    assert Message.objects.get(pk=run.message_id).retriever_resources == resources
+    app.config["retriever_resource"] = {"enabled": False}
+    app.save()
+    _, events = converse(app, query="how are refunds paid")
+    assert "retriever_resources" not in events[-1].metadata
+
+
+def test_the_debugger_runs_an_unsaved_configuration(chat_app, fake_openai, team):
+    draft = {**chat_app.config, "pre_prompt": "Draft prompt"}
+    run, events = converse(
+        chat_app, query="try it", from_source="debugger", user=team.owner, config_override=draft
+    )
+    assert fake_openai.requests[-1].json()["messages"][0]["content"] == "Draft prompt"
+    chat_app.refresh_from_db()
+    assert chat_app.config["pre_prompt"] == "You are terse."
+    message = Message.objects.get(pk=run.message_id)
+    assert message.from_source == "debugger" and message.user == team.owner
+
+
+def test_a_follower_by_task_id_gets_the_live_run(chat_app, end_user):
+    from apps.chat.services.messages import message_by_task
+
+    run, _ = converse(chat_app, query="hi", end_user=end_user)
+    message = message_by_task(app=chat_app, end_user=end_user, task_id=run.task_id)
+    assert generation.run_for_message(message) is not None
+    assert (
+        generation.run_for_message(message).envelope(generation.AnswerChunk("x"))["conversation_id"]
+        == run.conversation_id
+    )
+    with pytest.raises(NotFound):
+        message_by_task(app=chat_app, end_user=None, task_id=run.task_id)
+
+
+def test_a_turn_orphaned_by_a_restart_is_reported_as_interrupted(chat_app):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    orphan = Message.objects.create(
+        workspace=chat_app.workspace,
+        app=chat_app,
+        from_source="api",
+        query="lost",
+        answer="half an ans",
+        status=MessageStatus.RUNNING,
+    )
+    Message.objects.filter(pk=orphan.pk).update(created_at=timezone.now() - timedelta(seconds=1300))
+
+    async def go():
+        return await _collect(generation.events(str(orphan.task_id)))
+
+    events = async_to_sync(go)()
+    assert answer_of(events) == "half an ans"
+    assert isinstance(events[-1], generation.GenerationFailed)
+    assert Message.objects.get(pk=orphan.pk).status == MessageStatus.ERROR
+
+
+def test_model_moderation_cuts_a_flagged_answer_while_it_streams(openai_ready, fake_openai):
+    moderation = {
+        "enabled": True,
+        "type": "openai_moderation",
+        "config": {
+            "model": {"provider": "openai", "name": "omni-moderation-latest"},
+            "inputs_config": {"enabled": False},
+            "outputs_config": {"enabled": True, "preset_response": "Withheld."},
+        },
+    }
+    app = make_app(openai_ready, "chat", sensitive_word_avoidance=moderation)
+    fake_openai.chunk_delay = 0.02
+    query = "I will hurt " + " ".join(f"word{i}" for i in range(150))
+    run, events = converse(app, query=query)
+    replaced = [e for e in events if isinstance(e, generation.AnswerReplaced)]
+    assert len(replaced) == 1 and answer_of(events) == "Withheld."
+    chunks = [e for e in events if isinstance(e, generation.AnswerChunk)]
+    assert len(chunks) < 150  # cut before the model finished
+    assert Message.objects.get(pk=run.message_id).answer == "Withheld."

@@ -251,3 +251,76 @@ def test_a_closed_client_does_not_lose_the_answer(chat, live_server_url, fake_op
         time.sleep(0.1)
     assert message.status == MessageStatus.NORMAL
     assert message.answer == "You said: a b c d e f g"
+
+
+def test_output_moderation_and_errors_arrive_as_dify_events(
+    openai_ready, live_server_url, fake_openai
+):
+    from tests.fakes.openai import openai_error
+
+    moderation = {
+        "enabled": True,
+        "type": "keywords",
+        "config": {
+            "keywords": "secret",
+            "inputs_config": {"enabled": False},
+            "outputs_config": {"enabled": True, "preset_response": "[removed]"},
+        },
+    }
+    app = make_app(openai_ready, "chat", sensitive_word_avoidance=moderation)
+    client = chat_client(live_server_url, api_key(openai_ready, app))
+    stream = client.create_chat_message({}, "the secret plan", "u-12", response_mode="streaming")
+    events = [json.loads(line[6:]) for line in stream.iter_lines(decode_unicode=True) if line]
+    replace = next(e for e in events if e["event"] == "message_replace")
+    assert replace["answer"] == "[removed]" and replace["reason"] == "output_moderation"
+    assert events[-1]["event"] == "message_end"
+    fake_openai.queue(openai_error(400, "the model refused"))
+    stream = client.create_chat_message({}, "hello", "u-12", response_mode="streaming")
+    events = [json.loads(line[6:]) for line in stream.iter_lines(decode_unicode=True) if line]
+    assert events[-1]["event"] == "error" and events[-1]["status"] == 400
+    assert events[-1]["code"] == "completion_request_error" and events[-1]["message"]
+    fake_openai.queue(openai_error(400, "the model refused"))
+    blocking = client.create_chat_message({}, "hello", "u-12")
+    assert blocking.status_code == 400 and blocking.json()["code"] == "completion_request_error"
+
+
+def test_suggested_questions_through_the_api(openai_ready, live_server_url):
+    app = make_app(openai_ready, "chat", suggested_questions_after_answer={"enabled": True})
+    client = chat_client(live_server_url, api_key(openai_ready, app))
+    body = client.create_chat_message({}, "plan a trip", "u-13").json()
+    suggested = client._send_request(
+        "GET", f"/messages/{body['message_id']}/suggested", params={"user": "u-13"}
+    )
+    assert suggested.status_code == 200 and suggested.json()["result"] == "success"
+    assert suggested.json()["data"] and all(isinstance(q, str) for q in suggested.json()["data"])
+    plain = make_app(openai_ready, "chat")
+    plain_client = chat_client(live_server_url, api_key(openai_ready, plain))
+    other = plain_client.create_chat_message({}, "hi", "u-13").json()
+    refused = plain_client._send_request(
+        "GET", f"/messages/{other['message_id']}/suggested", params={"user": "u-13"}
+    )
+    assert refused.status_code == 400
+
+
+def test_annotations_feedbacks_site_and_file_preview(chat, live_server_url):
+    app, client = chat
+    made = client._send_request(
+        "POST", "/apps/annotations", {"question": "Opening hours?", "answer": "9 to 5"}
+    )
+    assert made.status_code == 200 and made.json()["answer"] == "9 to 5"
+    note_id = made.json()["id"]
+    changed = client._send_request(
+        "PUT", f"/apps/annotations/{note_id}", {"question": "Opening hours?", "answer": "8 to 4"}
+    )
+    assert changed.json()["answer"] == "8 to 4"
+    listed = client._send_request("GET", "/apps/annotations", params={"limit": 10}).json()
+    assert listed["total"] == 1 and listed["data"][0]["id"] == note_id
+    assert client._send_request("DELETE", f"/apps/annotations/{note_id}").status_code == 204
+    body = client.create_chat_message({}, "rate me", "u-14").json()
+    client.message_feedback(body["message_id"], "dislike", "u-14")
+    feedbacks = client._send_request("GET", "/app/feedbacks").json()["data"]
+    assert [f["rating"] for f in feedbacks] == ["dislike"]
+    assert client._send_request("GET", "/site").json()["title"] == app.name
+    uploaded = client.file_upload("u-14", {"file": ("cat.png", PNG, "image/png")}).json()
+    preview = client._send_request("GET", f"/files/{uploaded['id']}/preview")
+    assert preview.content == PNG and preview.headers["content-type"] == "image/png"

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from apps.chat.generation import events as ev
 from apps.chat.generation import fanout, limits
@@ -38,10 +39,14 @@ from apps.chat.generation.events import (
     SuggestedQuestions,
 )
 from apps.chat.generation.fanout import Run
-from apps.chat.generation.runner import produce
-from apps.chat.generation.turn import turn_begin
+from apps.chat.generation.inputs import InvalidInput
+from apps.chat.generation.runner import MAX_EXECUTION_SECONDS, produce
+from apps.chat.generation.turn import message_finish, turn_begin
 from apps.chat.models import App, EndUser, Message, MessageStatus
 from apps.core.offload import offload
+
+ORPHAN_GRACE_SECONDS = 60
+INTERRUPTED = "The answer was interrupted (the server restarted)."
 
 __all__ = [
     "AnswerChunk",
@@ -82,10 +87,13 @@ async def start(
     files: Dify's [{type: "image", transfer_method: "local_file"|"remote_url",
         upload_file_id | url}]."""
     config = config_override if config_override is not None else app.config
+    if not isinstance(config, dict):
+        raise InvalidInput("The configuration must be an object.")
     requester = str(getattr(end_user, "pk", "") or getattr(user, "pk", "") or "")
-    await offload(limits.admit)(app=app, requester=requester)
-    if not await offload(limits.active_acquire)(app):
-        raise limits.too_many_active(app)
+    if limits.has_limits(app):  # a thread hop only when there is something to count
+        await offload(limits.admit)(app=app, requester=requester)
+        if not await offload(limits.active_acquire)(app):
+            raise limits.too_many_active(app)
     task_id = uuid.uuid4()
     try:
         turn = await offload(turn_begin)(
@@ -102,7 +110,8 @@ async def start(
             task_id=task_id,
         )
     except BaseException:
-        await offload(limits.active_release)(app)
+        if app.max_active_requests:
+            await offload(limits.active_release)(app)
         raise
     run = Run(
         task_id=str(task_id),
@@ -149,13 +158,18 @@ async def stop(task_id: str) -> None:
     await fanout.request_stop(str(task_id))
 
 
-def run_for_message(message: Message) -> Run:
-    """A Run handle for an existing message (for envelopes when following by task_id)."""
+def run_for_message(message: Message, *, mode: str = "") -> Run:
+    """The Run of a message's turn: the live one when it runs in this process, else a
+    handle with its ids (for `envelope`). Look the message up in the caller's workspace
+    first (services.messages.message_by_task)."""
+    live = fanout.local(str(message.task_id))
+    if live is not None:
+        return live
     return Run(
         task_id=str(message.task_id),
         message_id=str(message.pk),
         conversation_id=str(message.conversation_id) if message.conversation_id else None,
-        mode=message.app.mode if "app" in message._state.fields_cache else "",
+        mode=mode,
         created_at=int(message.created_at.timestamp()),
     )
 
@@ -168,8 +182,14 @@ def _saved_events(task_id: str, *, running_ok: bool = False) -> list[Event] | No
         message = None
     if message is None:
         return [ev.GenerationFailed(404, "not_found", "No such task.")]
-    if message.status == MessageStatus.RUNNING and not running_ok:
-        return None
+    if message.status == MessageStatus.RUNNING:
+        age = (timezone.now() - message.created_at).total_seconds()
+        if age > MAX_EXECUTION_SECONDS + ORPHAN_GRACE_SECONDS:
+            # Its process is gone (a restart): nobody will finish it, so say so once.
+            message_finish(message.pk, status=MessageStatus.ERROR, error=INTERRUPTED)
+            message.status, message.error = MessageStatus.ERROR, INTERRUPTED
+        elif not running_ok:
+            return None
     out: list[Event] = [ev.AnswerChunk(message.answer)] if message.answer else []
     if message.status == MessageStatus.ERROR:
         out.append(ev.GenerationFailed(400, "completion_request_error", message.error))

@@ -13,6 +13,7 @@ from pgvector.django import CosineDistance
 
 from apps.chat.models import Annotation
 from apps.core.offload import offload
+from apps.datasets.app_retrieval import retrieve_for_app
 from apps.providers.instance import ModelInstance
 from apps.providers.runtime.errors import InvokeError
 from apps.providers.runtime.types import LLMRequest
@@ -179,14 +180,17 @@ def knowledge_datasets(config: dict) -> list:
     return ((configs.get("datasets") or {}).get("datasets")) or []
 
 
-def knowledge_retrieve(*, workspace, dataset_configs: dict, query: str) -> list[dict]:
+def knowledge_retrieve(
+    *, workspace, dataset_configs: dict, query: str, debugger: bool, app_id
+) -> list[dict]:
     """retriever_resources for the query from the app's knowledge bases (sync)."""
-    try:
-        # Until the knowledge helper's retrieval lands on main, apps run without context.
-        from apps.datasets.retrieval import retrieve_for_app
-    except ImportError:
-        return []
-    return retrieve_for_app(workspace=workspace, dataset_configs=dataset_configs, query=query)
+    return retrieve_for_app(
+        workspace=workspace,
+        dataset_configs=dataset_configs,
+        query=query,
+        retriever_from="dev" if debugger else "api",
+        app_id=app_id,
+    )
 
 
 def context_text(resources: list[dict]) -> str:

@@ -17,6 +17,15 @@ WINDOW = 60
 ACTIVE_TTL = 600  # seconds: a run lost without a decrement stops counting after this
 
 
+def has_limits(app: App) -> bool:
+    return bool(
+        app.rate_limit_per_minute
+        or app.end_user_rate_limit_per_minute
+        or app.max_active_requests
+        or getattr(settings, "ORRERY_WORKSPACE_MONTHLY_MESSAGES", 0)
+    )
+
+
 def admit(*, app: App, requester: str) -> None:
     """Raise RateLimited (429 with Retry-After) when this request must wait."""
     if app.rate_limit_per_minute:

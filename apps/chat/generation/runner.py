@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from contextlib import suppress
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -19,7 +19,7 @@ from apps.chat.generation.fanout import Run
 from apps.chat.generation.limits import active_release
 from apps.chat.generation.prompt import build_messages
 from apps.chat.generation.turn import Turn, message_finish
-from apps.chat.models import AppMode, Conversation, Message, MessageStatus
+from apps.chat.models import AppMode, Conversation, FromSource, Message, MessageStatus
 from apps.core.errors import DomainError
 from apps.core.offload import offload
 from apps.providers.instance import ModelInstance
@@ -27,6 +27,10 @@ from apps.providers.runtime.errors import InvokeError
 from apps.providers.runtime.types import LLMRequest, TextDelta, Usage, UsageEvent
 
 logger = logging.getLogger(__name__)
+
+MAX_EXECUTION_SECONDS = 1200  # as Dify: a turn still streaming after this is stopped
+MODERATION_BUFFER = 300  # characters of new answer between output moderation checks
+MODERATION_POLL = 0.2  # seconds
 
 
 @dataclass
@@ -37,6 +41,7 @@ class Outcome:
     resources: list = field(default_factory=list)
     annotation: object | None = None
     error: ev.GenerationFailed | None = None
+    replaced: bool = False  # output moderation swapped the answer
 
 
 async def produce(run: Run, turn: Turn) -> None:
@@ -61,7 +66,8 @@ async def produce(run: Run, turn: Turn) -> None:
             await _suggest(run, turn)
     finally:
         await run.close()
-        await offload(active_release)(turn.app)
+        if turn.app.max_active_requests:
+            await offload(active_release)(turn.app)
 
 
 def _failure(exc: DomainError) -> ev.GenerationFailed:
@@ -88,9 +94,11 @@ async def _answer(run: Run, turn: Turn, outcome: Outcome, started: float) -> Non
     context = ""
     if features.knowledge_datasets(turn.config):
         outcome.resources = await offload(features.knowledge_retrieve)(
-            workspace=turn.app.workspace,
+            workspace=turn.app.workspace_id,
             dataset_configs=turn.config.get("dataset_configs") or {},
             query=turn.query,
+            debugger=turn.message.from_source == FromSource.DEBUGGER,
+            app_id=turn.app.pk,
         )
         context = features.context_text(outcome.resources)
     request = LLMRequest(
@@ -103,7 +111,11 @@ async def _answer(run: Run, turn: Turn, outcome: Outcome, started: float) -> Non
     streaming = asyncio.create_task(_stream(run, turn, request, outcome, moderation, started))
     stopping = asyncio.create_task(run.wait_for_stop())
     try:
-        await asyncio.wait({streaming, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {streaming, stopping},
+            timeout=MAX_EXECUTION_SECONDS,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
     finally:
         for task in (streaming, stopping):
             if not task.done():
@@ -114,9 +126,10 @@ async def _answer(run: Run, turn: Turn, outcome: Outcome, started: float) -> Non
         outcome.status = MessageStatus.STOPPED
         return
     streaming.result()  # raises what the stream raised
-    if moderation and moderation.outputs and moderation.kind != "keywords":
-        if await moderation.flagged(run.answer, workspace_id=workspace_id):
-            run.publish(ev.AnswerReplaced(moderation.output_reply))
+    if moderation and moderation.outputs and not outcome.replaced:
+        if moderation.kind != "keywords":  # keywords were checked on every piece
+            if await moderation.flagged(run.answer, workspace_id=workspace_id):
+                _replace(run, outcome, moderation.output_reply)
 
 
 async def _stream(run, turn, request, outcome, moderation, started) -> None:
@@ -127,17 +140,48 @@ async def _stream(run, turn, request, outcome, moderation, started) -> None:
         source="app",
         app_id=turn.app.pk,
     )
-    watch_keywords = bool(moderation and moderation.outputs and moderation.kind == "keywords")
-    async for event in instance.stream_llm(request):
-        if isinstance(event, TextDelta) and event.text:
-            if outcome.ttft is None:
-                outcome.ttft = time.perf_counter() - started
-            run.publish(ev.AnswerChunk(event.text))
-            if watch_keywords and moderation.keyword_hit(run.answer):
-                run.publish(ev.AnswerReplaced(moderation.output_reply))
-                return  # stop paying for an answer nobody will see
-        elif isinstance(event, UsageEvent):
-            outcome.usage = event.usage
+    outputs = bool(moderation and moderation.outputs)
+    watch_keywords = outputs and moderation.kind == "keywords"
+    checker = None
+    if outputs and not watch_keywords:
+        checker = asyncio.create_task(_moderate_while_streaming(run, turn, moderation, outcome))
+    try:
+        async with aclosing(instance.stream_llm(request)) as stream:
+            async for event in stream:
+                if outcome.replaced:
+                    return  # stop paying for an answer nobody will see
+                if isinstance(event, TextDelta) and event.text:
+                    if outcome.ttft is None:
+                        outcome.ttft = time.perf_counter() - started
+                    run.publish(ev.AnswerChunk(event.text))
+                    if watch_keywords and moderation.keyword_hit(run.answer):
+                        _replace(run, outcome, moderation.output_reply)
+                        return
+                elif isinstance(event, UsageEvent):
+                    outcome.usage = event.usage
+    finally:
+        if checker is not None:
+            checker.cancel()
+            with suppress(asyncio.CancelledError):
+                await checker
+
+
+def _replace(run: Run, outcome: Outcome, text: str) -> None:
+    outcome.replaced = True
+    run.publish(ev.AnswerReplaced(text))
+
+
+async def _moderate_while_streaming(run, turn, moderation, outcome) -> None:
+    """Ask the moderation model about the answer so far each time another
+    MODERATION_BUFFER characters have come, beside the stream (as Dify does)."""
+    checked = 0
+    while not outcome.replaced:
+        await asyncio.sleep(MODERATION_POLL)
+        if len(run.answer) - checked < MODERATION_BUFFER:
+            continue
+        checked = len(run.answer)
+        if await moderation.flagged(run.answer, workspace_id=turn.app.workspace_id):
+            _replace(run, outcome, moderation.output_reply)
 
 
 def usage_metadata(turn: Turn, usage: Usage, latency: float) -> dict:

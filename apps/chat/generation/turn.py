@@ -133,7 +133,7 @@ def turn_begin(
             task_id=task_id,
             query=query,
             inputs=inputs,
-            files=_stored_files(files) if images else [],
+            files=_stored_files(files),
             status=MessageStatus.RUNNING,
             model_provider=setup.provider,
             model_name=setup.name,

@@ -31,6 +31,18 @@ def message_get(*, app: App, end_user: EndUser | None, message_id) -> Message:
     return found
 
 
+def message_by_task(*, app: App, end_user: EndUser | None, task_id) -> Message:
+    """The message a task id belongs to, if it is this app's and this end user's."""
+    rows = Message.objects.for_workspace(app.workspace_id).filter(app=app, end_user=end_user)
+    try:
+        found = rows.filter(task_id=task_id).first()
+    except (ValueError, ValidationError):
+        found = None
+    if found is None:
+        raise NotFound("Task Not Exists.")
+    return found
+
+
 def message_list(
     *, app: App, end_user: EndUser | None, conversation_id, first_id=None, limit: int = 20
 ) -> tuple[list[Message], bool]:
@@ -93,7 +105,7 @@ def message_feedback(
                 "rating": rating,
                 "content": content,
                 "end_user": end_user,
-                "user": actor.user if actor else None,
+                "user_id": actor.user_id if actor else None,
             },
         )
     return feedback
@@ -153,6 +165,26 @@ def annotation_get(*, app: App, annotation_id) -> Annotation:
     return found
 
 
+def annotation_list(*, app: App, page: int = 1, limit: int = 20) -> tuple[list, int, bool]:
+    """A page of the app's annotations, newest first: (rows, total, has_more)."""
+    limit = _limit(limit)
+    if not isinstance(page, int) or page < 1:
+        raise DomainError("page must be 1 or more.", code="invalid_param")
+    rows = Annotation.objects.for_workspace(app.workspace_id).filter(app=app)
+    total = rows.count()
+    start = (page - 1) * limit
+    return list(rows.order_by("-created_at")[start : start + limit]), total, start + limit < total
+
+
+def feedback_list(*, app: App, page: int = 1, limit: int = 20) -> list[MessageFeedback]:
+    limit = _limit(limit)
+    if not isinstance(page, int) or page < 1:
+        raise DomainError("page must be 1 or more.", code="invalid_param")
+    rows = MessageFeedback.objects.for_workspace(app.workspace_id).filter(message__app=app)
+    start = (page - 1) * limit
+    return list(rows.select_related("message").order_by("-created_at")[start : start + limit])
+
+
 def annotation_create(
     *, actor: Membership, app: App, question: str, answer: str, message: Message | None = None
 ) -> Annotation:
@@ -165,7 +197,7 @@ def annotation_create(
         question=question,
         answer=answer,
         message=message,
-        created_by=actor.user,
+        created_by_id=actor.user_id,
     )
 
 

@@ -3,11 +3,12 @@ The type is read from the bytes, not from the name or the header the client sent
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
 from apps.chat.models import App, EndUser, UploadFile
 from apps.chat.services.end_users import end_user_get_or_create
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, NotFound
 
 IMAGE_LIMIT_MB = 10
 # (extension, mime type) by the file's first bytes.
@@ -71,6 +72,17 @@ def upload_file_create(
         extension=extension,
         mime_type=mime,
     )
+
+
+def upload_file_get(*, app: App, file_id) -> UploadFile:
+    """An uploaded file of this app's workspace; anything else is "not found"."""
+    try:
+        found = UploadFile.objects.for_workspace(app.workspace_id).filter(pk=file_id).first()
+    except (ValueError, ValidationError):
+        found = None
+    if found is None:
+        raise NotFound("File not found.")
+    return found
 
 
 def upload_out(upload: UploadFile) -> dict:
