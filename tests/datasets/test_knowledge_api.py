@@ -231,4 +231,24 @@ def test_the_knowledge_api_over_real_http(live_server_url, transactional_db, tea
         )
         assert duplicate.status_code == 409
         assert duplicate.json()["code"] == "dataset_name_duplicate"
+        # create-by-file: a real multipart body with `data` as a JSON string, as Dify's
+        # clients send it.
+        upload = http.post(
+            f"/datasets/{dataset_id}/document/create-by-file",
+            files={"file": ("notes.txt", b"Tides turn twice a day.", "text/plain")},
+            data={
+                "data": '{"indexing_technique": "economy", "process_rule": {"mode": "automatic"}}'
+            },
+        )
+        assert upload.status_code == 200, upload.text
+        batch = upload.json()["batch"]
+        assert upload.json()["document"]["name"] == "notes.txt"
+        status = http.get(f"/datasets/{dataset_id}/documents/{batch}/indexing-status").json()
+        assert status["data"][0]["id"] == upload.json()["document"]["id"]
+        assert status["data"][0]["indexing_status"] in (
+            "waiting",
+            "parsing",
+            "indexing",
+            "completed",
+        )
         assert http.delete(f"/datasets/{dataset_id}").status_code == 204
