@@ -103,6 +103,13 @@ def test_create_upload_index_and_hit_test(
         expect(status).to_have_text("Completed", timeout=60_000)
     shot(page, "knowledge-documents")
 
+    # Disable the FAQ from its row's menu: the table is swapped in place (HTMX).
+    faq_row = rows.filter(has_text="faq.md")
+    faq_row.get_by_text("Actions").click()
+    shot(page, "knowledge-document-actions")
+    faq_row.get_by_role("button", name="Disable").click()
+    expect(rows.filter(has_text="faq.md")).to_contain_text("Disabled")
+
     # The chunks of the guide.
     page.get_by_role("link", name="guide.txt").click()
     expect(page.get_by_test_id("chunks")).to_contain_text("lighthouse keeper trims the lamp")
