@@ -126,3 +126,12 @@ def test_create_upload_index_and_hit_test(
     expect(page.get_by_test_id("hit-score").first).to_have_text(re.compile(r"\d\.\d{3}"))
     expect(page.get_by_test_id("query-history")).to_contain_text("lighthouse lamp", timeout=5000)
     shot(page, "knowledge-hit-testing")
+
+    # At phone width the list and the hit test stay readable (looked at by hand).
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "knowledge-hit-testing-phone")
+    page.get_by_role("navigation", name="Knowledge base").get_by_role(
+        "link", name="Documents"
+    ).click()
+    expect(page.get_by_test_id("document-row")).to_have_count(2)
+    shot(page, "knowledge-documents-phone")
