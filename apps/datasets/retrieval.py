@@ -280,11 +280,20 @@ def retrieve(
         dataset_ids=[d.pk for d in datasets],
         document_ids=_uuids(document_ids) if document_ids is not None else None,
     )
-    candidates = _candidates(workspace, datasets, scope, query, settings, source)
-    segments = _load(workspace, list(candidates), {d.pk: d for d in datasets})
-    candidates = [c for c in candidates.values() if c.segment_id in segments]
+    found, vector_groups, terms = _candidates(workspace, datasets, scope, query, settings, source)
+    if settings.search_method != "hybrid_search":
+        vector_groups, terms = [], []  # no cross-scoring needed
+    segments = _load(workspace, list(found), {d.pk: d for d in datasets}, vector_groups, terms)
+    candidates = [c for c in found.values() if c.segment_id in segments]
     for candidate in candidates:
-        candidate.dataset_id = segments[candidate.segment_id].dataset_id
+        segment = segments[candidate.segment_id]
+        candidate.dataset_id = segment.dataset_id
+        # Hybrid: a chunk only one search found still has a score on the other, so the
+        # weights compare like with like.
+        if candidate.vector_score is None:
+            candidate.vector_score = getattr(segment, "similarity", None)
+        if candidate.text is None and getattr(segment, "coverage", None):
+            candidate.text = search.TextMatch(segment.coverage, segment.text_rank)
     economy = {d.pk for d in datasets if d.indexing_technique == IndexingTechnique.ECONOMY}
     _score(candidates, settings, economy)
     ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
@@ -309,7 +318,9 @@ def _pool_size(settings: RetrievalSettings) -> int:
     return min(max(2 * settings.top_k, 10), 200)
 
 
-def _candidates(workspace, datasets, scope, query, settings, source) -> dict:
+def _candidates(workspace, datasets, scope, query, settings, source):
+    """{segment id: candidate} from each search the method needs, plus the (scope, query
+    vector) of each embedding model and the query's full-text terms."""
     limit = _pool_size(settings)
     found: dict[uuid.UUID, _Candidate] = {}
 
@@ -350,17 +361,7 @@ def _candidates(workspace, datasets, scope, query, settings, source) -> dict:
         for rank, (segment_id, score) in enumerate(search.nearest(group, vector, limit).items(), 1):
             candidate = add(segment_id)
             candidate.vector_score, candidate.vector_rank = score, rank
-    if settings.search_method == "hybrid_search" and found:
-        # Score each candidate on the list it did not come from, so weights compare like
-        # with like (a chunk only one search found still has a score on the other).
-        missing_vector = [c.segment_id for c in found.values() if c.vector_score is None]
-        for group, vector in vector_groups:
-            for segment_id, score in search.similarity(group, vector, missing_vector).items():
-                found[segment_id].vector_score = score
-        missing_text = [c.segment_id for c in found.values() if c.text is None]
-        for segment_id, match in search.text_scores(scope, terms, missing_text).items():
-            found[segment_id].text = match
-    return found
+    return found, vector_groups, terms
 
 
 def _embedding_model(workspace, dataset: Dataset) -> ModelRef | None:
@@ -446,9 +447,11 @@ def _score(candidates: Iterable[_Candidate], settings: RetrievalSettings, econom
             c.score = (settings.vector_weight * vector + settings.keyword_weight * keyword) / total
 
 
-def _load(workspace, ids: list, datasets: dict) -> dict[uuid.UUID, Segment]:
+def _load(workspace, ids: list, datasets: dict, vector_groups, terms) -> dict[uuid.UUID, Segment]:
     """The candidate segments and the parents of any children among them, with their
-    document and (already loaded) dataset."""
+    document and (already loaded) dataset. With `vector_groups` and `terms` (hybrid) each
+    also gets its `similarity` to the query vector and its full-text `coverage` and
+    `text_rank`, in the same round trip."""
     if not ids:
         return {}
     rows = (
@@ -456,7 +459,8 @@ def _load(workspace, ids: list, datasets: dict) -> dict[uuid.UUID, Segment]:
         .select_related("document")
         .defer("embedding", "search_vector")  # large, and not shown
     )
-    segments = {s.pk: s for s in rows.filter(pk__in=ids)}
+    scored = rows.annotate(**search.score_annotations(vector_groups, terms))
+    segments = {s.pk: s for s in scored.filter(pk__in=ids)}
     parent_ids = {s.parent_id for s in segments.values() if s.parent_id} - set(segments)
     if parent_ids:
         segments.update({s.pk: s for s in rows.filter(pk__in=parent_ids)})

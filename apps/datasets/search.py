@@ -14,7 +14,9 @@ from math import comb
 from uuid import UUID
 
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 
+from apps.datasets.models import Segment
 from apps.datasets.vector_index import distance_sql
 
 # HNSW candidate list size. pgvector's default of 40 gives recall@10 near 0.9 on 100k
@@ -90,29 +92,14 @@ def nearest(scope: Scope, vector: Sequence[float], limit: int) -> dict[UUID, flo
     return {row[0]: 1.0 - float(row[1]) for row in rows}
 
 
-def similarity(scope: Scope, vector: Sequence[float], ids: Sequence[UUID]) -> dict[UUID, float]:
-    """1 − cosine distance for the given segments that have an embedding of this width."""
-    if not ids:
-        return {}
-    predicate, distance = distance_sql(len(vector))
-    where, params = scope.where()
-    sql = (
-        f"SELECT s.id, {distance} FROM {_FROM} WHERE {predicate} AND {where}"  # noqa: S608
-        " AND s.id = ANY(%s)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [vector_literal(vector), *params, list(ids)])
-        return {row[0]: 1.0 - float(row[1]) for row in cursor.fetchall()}
-
-
 @dataclass(frozen=True)
 class TextMatch:
     coverage: float  # share of the query's terms the chunk holds, 0..1
     rank: float  # ts_rank_cd against any of the terms, length-normalised
 
 
-def _coverage_sql(terms: list[str]) -> tuple[str, list]:
-    parts = " + ".join("(s.search_vector @@ %s::tsquery)::int" for _ in terms)
+def _coverage_sql(terms: list[str], column: str = "s.search_vector") -> tuple[str, list]:
+    parts = " + ".join(f"({column} @@ %s::tsquery)::int" for _ in terms)
     return f"({parts})::float / {len(terms)}", list(terms)
 
 
@@ -152,17 +139,25 @@ def text_matches(scope: Scope, terms: list[str], limit: int) -> dict[UUID, TextM
     return dict(sorted(found.items(), key=lambda item: (-item[1].coverage, -item[1].rank)))
 
 
-def text_scores(scope: Scope, terms: list[str], ids: Sequence[UUID]) -> dict[UUID, TextMatch]:
-    """Coverage and rank for the given segments (those that match no term are left out)."""
-    if not terms or not ids:
-        return {}
-    where, params = scope.where()
-    coverage, coverage_params = _coverage_sql(terms)
-    any_term = " | ".join(terms)
-    sql = (
-        f"SELECT s.id, {coverage}, ts_rank_cd(s.search_vector, %s::tsquery, 1)"  # noqa: S608
-        f" FROM {_FROM} WHERE s.search_vector @@ %s::tsquery AND {where} AND s.id = ANY(%s)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*coverage_params, any_term, any_term, *params, list(ids)])
-        return {row[0]: TextMatch(float(row[1]), float(row[2])) for row in cursor.fetchall()}
+def score_annotations(vector_groups, terms: list[str]) -> dict:
+    """ORM annotations scoring segments on both searches, for hybrid search's union:
+    `similarity` (1 − cosine distance, for segments of a group's datasets and width) and
+    `coverage` / `text_rank` (0 when no term matches)."""
+    table = Segment._meta.db_table
+    annotations = {}
+    if vector_groups:
+        cases, params = [], []
+        for group, vector in vector_groups:
+            predicate, distance = distance_sql(len(vector))
+            cases.append(
+                f"WHEN {table}.{predicate} AND {table}.dataset_id = ANY(%s) THEN 1 - {distance}"
+            )
+            params += [list(group.dataset_ids), vector_literal(vector)]
+        # Values are parameters; the SQL around them is ours (widths are ints).
+        annotations["similarity"] = RawSQL(f"CASE {' '.join(cases)} END", params)  # noqa: S611
+    if terms:
+        annotations["coverage"] = RawSQL(*_coverage_sql(terms, f"{table}.search_vector"))  # noqa: S611
+        annotations["text_rank"] = RawSQL(  # noqa: S611
+            f"ts_rank_cd({table}.search_vector, %s::tsquery, 1)", [" | ".join(terms)]
+        )
+    return annotations

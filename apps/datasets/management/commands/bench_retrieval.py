@@ -375,7 +375,7 @@ class Command(BaseCommand):
         self.say(f"  {self._plan(scope, vectors[0])}")
         configured = search.EF_SEARCH
         try:
-            for ef in sorted({40, configured, 200}):
+            for ef in sorted({40, configured, 200, 400}):
                 search.EF_SEARCH = ef
                 with connection.cursor() as cursor:
                     cursor.execute(f"SET hnsw.ef_search = {ef}")
