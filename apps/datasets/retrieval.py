@@ -322,6 +322,9 @@ def _candidates(workspace, datasets, scope, query, settings, source):
     """{segment id: candidate} from each search the method needs, plus the (scope, query
     vector) of each embedding model and the query's full-text terms."""
     limit = _pool_size(settings)
+    # Weaker full-text matches than top_k chunks holding more of the words only matter
+    # to a rerank model.
+    enough = limit if settings.rerank else settings.top_k
     found: dict[uuid.UUID, _Candidate] = {}
 
     def add(segment_id) -> _Candidate:
@@ -350,7 +353,7 @@ def _candidates(workspace, datasets, scope, query, settings, source):
     if text_datasets and terms:
         text_scope = search.Scope(scope.workspace_id, text_datasets, scope.document_ids)
         for rank, (segment_id, match) in enumerate(
-            search.text_matches(text_scope, terms, limit).items(), 1
+            search.text_matches(text_scope, terms, limit, enough).items(), 1
         ):
             candidate = add(segment_id)
             candidate.text, candidate.text_rank = match, rank
@@ -447,6 +450,34 @@ def _score(candidates: Iterable[_Candidate], settings: RetrievalSettings, econom
             c.score = (settings.vector_weight * vector + settings.keyword_weight * keyword) / total
 
 
+_DOCUMENT_FIELDS_NOT_SHOWN = (
+    "source_url",
+    "file",
+    "file_size",
+    "mime_type",
+    "batch",
+    "created_by",
+    "process_rule",
+    "doc_form",
+    "doc_language",
+    "error",
+    "word_count",
+    "tokens",
+    "completed_segments",
+    "total_segments",
+    "claimed_at",
+    "attempts",
+    "processing_started_at",
+    "parsing_completed_at",
+    "cleaning_completed_at",
+    "splitting_completed_at",
+    "completed_at",
+    "paused_at",
+    "stopped_at",
+    "updated_at",
+)
+
+
 def _load(workspace, ids: list, datasets: dict, vector_groups, terms) -> dict[uuid.UUID, Segment]:
     """The candidate segments and the parents of any children among them, with their
     document and (already loaded) dataset. With `vector_groups` and `terms` (hybrid) each
@@ -457,7 +488,10 @@ def _load(workspace, ids: list, datasets: dict, vector_groups, terms) -> dict[uu
     rows = (
         Segment.objects.for_workspace(workspace)
         .select_related("document")
-        .defer("embedding", "search_vector")  # large, and not shown
+        # The embedding and tsvector are large and not shown; of the document, what a
+        # result shows (anything else is fetched if asked for).
+        .defer("embedding", "search_vector")
+        .defer(*(f"document__{name}" for name in _DOCUMENT_FIELDS_NOT_SHOWN))
     )
     scored = rows.annotate(**search.score_annotations(vector_groups, terms))
     segments = {s.pk: s for s in scored.filter(pk__in=ids)}

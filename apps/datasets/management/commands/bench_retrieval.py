@@ -21,6 +21,7 @@ import asyncio
 import glob
 import hashlib
 import io
+import os
 import random
 import statistics
 import subprocess
@@ -335,6 +336,8 @@ class Command(BaseCommand):
             " calls it, offloaded from an event loop); the query is embedded through the model"
             " runtime by the fake OpenAI server, in its own process on a loopback port:"
         )
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        self.say(f"  (machine: {os.cpu_count()} cores, load average {load})")
         self.say(
             f"  {'query embedding alone':<22} p50 {_pct(embed, 0.5) * 1000:6.2f} ms   "
             f"p99 {_pct(embed, 0.99) * 1000:6.2f} ms"
@@ -375,7 +378,7 @@ class Command(BaseCommand):
         self.say(f"  {self._plan(scope, vectors[0])}")
         configured = search.EF_SEARCH
         try:
-            for ef in sorted({40, configured, 200, 400}):
+            for ef in sorted({40, 100, configured, 400}):
                 search.EF_SEARCH = ef
                 with connection.cursor() as cursor:
                     cursor.execute(f"SET hnsw.ef_search = {ef}")
