@@ -349,7 +349,7 @@ def _candidates(workspace, datasets, scope, query, settings, source):
         for d in datasets
         if settings.uses_text or d.indexing_technique == IndexingTechnique.ECONOMY
     ]
-    terms = query_terms(query) if text_datasets or settings.uses_text else []
+    terms = query_terms(query) if text_datasets else []
     if text_datasets and terms:
         text_scope = search.Scope(scope.workspace_id, text_datasets, scope.document_ids)
         for rank, (segment_id, match) in enumerate(
