@@ -145,6 +145,7 @@ DRAMATIQ_BROKER["MIDDLEWARE"] = [
     "dramatiq.middleware.Retries",
     "django_dramatiq.middleware.DbConnectionsMiddleware",
     "apps.core.worker.HeartbeatMiddleware",
+    "apps.datasets.reconciler.ReconcilerMiddleware",
 ]
 DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 # `manage.py serve` runs worker threads itself unless workers run under rundramatiq.
@@ -236,6 +237,24 @@ ORRERY_OUTBOUND_ALLOWLIST = env.list("ORRERY_OUTBOUND_ALLOWLIST", default=[])
 # counted against a monthly token quota per workspace (0: no limit).
 ORRERY_SYSTEM_CREDENTIALS = env.str("ORRERY_SYSTEM_CREDENTIALS", default="")
 ORRERY_HOSTED_QUOTA_TOKENS = env.int("ORRERY_HOSTED_QUOTA_TOKENS", default=0)
+
+# --- Apps --------------------------------------------------------------------
+# Messages (app turns, from every source) a workspace may start a calendar month; 0: no limit.
+ORRERY_WORKSPACE_MONTHLY_MESSAGES = env.int("ORRERY_WORKSPACE_MONTHLY_MESSAGES", default=0)
+
+# --- Knowledge bases ---------------------------------------------------------
+ORRERY_DATASET_MAX_FILE_MB = env.int("ORRERY_DATASET_MAX_FILE_MB", default=15)
+ORRERY_DATASET_MAX_BATCH_FILES = env.int("ORRERY_DATASET_MAX_BATCH_FILES", default=20)
+ORRERY_DATASET_MAX_BATCH_MB = env.int("ORRERY_DATASET_MAX_BATCH_MB", default=100)
+# Documents one worker process indexes at once, texts per embedding call (progress steps).
+ORRERY_INDEXING_CONCURRENCY = env.int("ORRERY_INDEXING_CONCURRENCY", default=2)
+ORRERY_INDEXING_EMBED_BATCH = env.int("ORRERY_INDEXING_EMBED_BATCH", default=128)
+ORRERY_INDEXING_TIME_LIMIT_SECONDS = env.int("ORRERY_INDEXING_TIME_LIMIT_SECONDS", default=3600)
+# A run renews its claim at every step; one silent this long is taken to be dead.
+ORRERY_INDEXING_LEASE_SECONDS = env.int("ORRERY_INDEXING_LEASE_SECONDS", default=300)
+ORRERY_INDEXING_MAX_ATTEMPTS = env.int("ORRERY_INDEXING_MAX_ATTEMPTS", default=5)
+ORRERY_INDEXING_RECONCILE_SECONDS = env.int("ORRERY_INDEXING_RECONCILE_SECONDS", default=60)
+ORRERY_INDEXING_WAKE_AFTER_SECONDS = env.int("ORRERY_INDEXING_WAKE_AFTER_SECONDS", default=120)
 
 # --- Internationalisation ----------------------------------------------------
 LANGUAGE_CODE = "en-us"

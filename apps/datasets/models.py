@@ -56,6 +56,8 @@ class Dataset(TenantModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            # Dify's rule: a knowledge base's name is unique in its workspace.
+            models.UniqueConstraint(fields=["workspace", "name"], name="dataset_name_unique"),
             models.CheckConstraint(
                 condition=models.Q(permission__in=DatasetPermission.values),
                 name="dataset_permission_valid",
@@ -82,6 +84,15 @@ class IndexingStatus(models.TextChoices):
 
 
 TERMINAL_STATUSES = (IndexingStatus.COMPLETED, IndexingStatus.ERROR, IndexingStatus.PAUSED)
+# A worker holds the row (claimed_at set) while it is in one of these.
+ACTIVE_STATUSES = (
+    IndexingStatus.PARSING,
+    IndexingStatus.CLEANING,
+    IndexingStatus.SPLITTING,
+    IndexingStatus.INDEXING,
+)
+# The text search configuration of Segment.search_vector; queries must use the same one.
+TEXT_SEARCH_CONFIG = "english"
 
 
 class DataSourceType(models.TextChoices):
@@ -127,6 +138,9 @@ class Document(TenantModel):
     completed_at = models.DateTimeField(null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # Time the last indexing run spent in the embedding model, and in all (milliseconds).
+    embedding_ms = models.PositiveIntegerField(default=0)
+    indexing_ms = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -9,7 +9,7 @@ from apps.datasets.app_retrieval import retrieve_for_app
 from apps.datasets.models import DatasetQuery, IndexingTechnique, Segment
 from apps.providers import services
 from apps.tenants.models import Role
-from tests.datasets.conftest import add_document, add_parent_child_document, make_dataset
+from tests.datasets.conftest import add_document, add_parent_child_document, make_search_dataset
 from tests.fakes.rerankers import JINA_KEY, FakeJina
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,9 +33,11 @@ def configs(*datasets, mode="multiple", **fields) -> dict:
 
 @pytest.fixture
 def bases(ready):
-    security = make_dataset(ready, name="Security")
+    security = make_search_dataset(ready, name="Security")
     add_document(security, [PASSWORD], name="security.md")
-    billing = make_dataset(ready, name="Billing", indexing_technique=IndexingTechnique.ECONOMY)
+    billing = make_search_dataset(
+        ready, name="Billing", indexing_technique=IndexingTechnique.ECONOMY
+    )
     add_document(billing, [INVOICES, REFUNDS], name="billing.md")
     return security, billing
 
@@ -131,7 +133,7 @@ def test_threshold_and_top_k_of_the_app_apply(ready, bases):
 
 
 def test_a_parent_child_match_cites_the_parent_as_content(ready):
-    dataset = make_dataset(ready)
+    dataset = make_search_dataset(ready)
     parent = "Account security. " + PASSWORD
     add_parent_child_document(dataset, {parent: [PASSWORD]})
 
@@ -144,7 +146,9 @@ def test_a_parent_child_match_cites_the_parent_as_content(ready):
 
 def test_disabled_entries_and_other_workspaces_bases_are_never_searched(ready, bases, other_team):
     security, _ = bases
-    foreign = make_dataset(other_team, name="Theirs", indexing_technique=IndexingTechnique.ECONOMY)
+    foreign = make_search_dataset(
+        other_team, name="Theirs", indexing_technique=IndexingTechnique.ECONOMY
+    )
     add_document(foreign, ["Their password reset master code is 7731."])
     config = configs(foreign, security)
     config["datasets"]["datasets"].append({"dataset": {"enabled": False, "id": str(security.id)}})

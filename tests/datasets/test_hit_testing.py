@@ -10,7 +10,7 @@ from apps.datasets.hit_testing import dataset_query_history, hit_testing
 from apps.datasets.models import DatasetQuery
 from apps.datasets.retrieval import InvalidRetrievalModel
 from apps.tenants.models import Role
-from tests.datasets.conftest import add_document, make_dataset
+from tests.datasets.conftest import add_document, make_search_dataset
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,7 +20,7 @@ INVOICES = "Invoices are sent on the first day of each month. Download past invo
 
 @pytest.fixture
 def dataset(ready):
-    dataset = make_dataset(ready)
+    dataset = make_search_dataset(ready)
     add_document(dataset, [PASSWORD, INVOICES], name="faq.md")
     return dataset
 

@@ -15,11 +15,11 @@ from apps.datasets.vector_index import index_name
 from apps.providers import services
 from apps.tenants.models import Role
 from tests.datasets.conftest import (
-    DIMENSION,
+    SEARCH_DIMENSION,
     add_document,
     add_parent_child_document,
     connect_openai,
-    make_dataset,
+    make_search_dataset,
     segment_of,
 )
 from tests.fakes.rerankers import JINA_KEY, FakeJina, fake_relevance
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def help_centre(ready):
-    dataset = make_dataset(ready)
+    dataset = make_search_dataset(ready)
     add_document(dataset, HELP)
     return dataset
 
@@ -114,7 +114,7 @@ def test_hybrid_search_weighs_both_scores(help_centre):
 
 
 def test_hybrid_weights_decide_between_the_two_searches(ready):
-    dataset = make_dataset(ready)
+    dataset = make_search_dataset(ready)
     only_billing = "billing"
     both_words = "email the billing team at the support desk during office hours"
     add_document(dataset, [only_billing, both_words])
@@ -251,7 +251,7 @@ def test_hybrid_reranks_with_the_model_only_in_reranking_model_mode(help_centre,
 
 
 def test_document_filter_keeps_to_the_given_documents(ready):
-    dataset = make_dataset(ready)
+    dataset = make_search_dataset(ready)
     add_document(dataset, [PASSWORD], name="old.md")
     newer = add_document(dataset, ["Reset a lost password from the sign-in page."], name="new.md")
 
@@ -266,7 +266,7 @@ def test_document_filter_keeps_to_the_given_documents(ready):
 
 
 def test_a_matching_child_chunk_returns_its_parent_as_context(ready):
-    dataset = make_dataset(ready)
+    dataset = make_search_dataset(ready)
     parent_text = "Account security. " + PASSWORD + " " + TWO_FACTOR
     document = add_parent_child_document(
         dataset,
@@ -316,7 +316,7 @@ def test_a_matching_child_chunk_returns_its_parent_as_context(ready):
 )
 @pytest.mark.parametrize("method", ["semantic_search", "full_text_search", "hybrid_search"])
 def test_switched_off_chunks_are_never_returned(ready, switch_off, method):
-    dataset = make_dataset(ready)
+    dataset = make_search_dataset(ready)
     document = add_document(dataset, [PASSWORD], name="security.md")
     add_document(dataset, [INVOICES], name="billing.md")
     switch_off(document)
@@ -327,7 +327,7 @@ def test_switched_off_chunks_are_never_returned(ready, switch_off, method):
 
 
 def test_a_disabled_parent_hides_its_children(ready):
-    dataset = make_dataset(ready)
+    dataset = make_search_dataset(ready)
     document = add_parent_child_document(dataset, {"Security. " + PASSWORD: [PASSWORD]})
     document.segments.filter(parent=None).update(enabled=False)
 
@@ -335,7 +335,7 @@ def test_a_disabled_parent_hides_its_children(ready):
 
 
 def test_another_workspaces_dataset_is_not_found(ready, other_team):
-    foreign = make_dataset(other_team, name="Their secrets")
+    foreign = make_search_dataset(other_team, name="Their secrets")
     add_document(foreign, [PASSWORD])
 
     with pytest.raises(NotFound):
@@ -344,7 +344,7 @@ def test_another_workspaces_dataset_is_not_found(ready, other_team):
 
 def test_another_workspaces_chunks_never_show_up(help_centre, other_team, embedder):
     connect_openai(other_team, embedder)
-    foreign = make_dataset(other_team, name="Their secrets")
+    foreign = make_search_dataset(other_team, name="Their secrets")
     add_document(foreign, ["Their vault password reset code is 7731."])
 
     records = search(help_centre, "password reset code", search_method="hybrid_search", top_k=10)
@@ -354,7 +354,7 @@ def test_another_workspaces_chunks_never_show_up(help_centre, other_team, embedd
 
 
 def test_an_economy_dataset_is_searched_by_full_text_without_an_embedding_call(ready, embedder):
-    dataset = make_dataset(ready, indexing_technique=IndexingTechnique.ECONOMY)
+    dataset = make_search_dataset(ready, indexing_technique=IndexingTechnique.ECONOMY)
     add_document(dataset, HELP)
     embedder.reset()
 
@@ -375,7 +375,7 @@ def test_semantic_search_uses_the_hnsw_index_of_the_embedding_width(help_centre)
         cursor.execute(f"EXPLAIN {nearest}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
-    assert index_name(DIMENSION) in plan
+    assert index_name(SEARCH_DIMENSION) in plan
 
 
 # --- Bad input -------------------------------------------------------------------------

@@ -4,6 +4,9 @@ method, as the most privileged member of the other workspace, by session and by 
 import pytest
 from django.test import Client
 
+from apps.chat.keys import app_api_key_create
+from apps.chat.services import apps as app_services
+from apps.datasets.models import Segment
 from apps.providers import services
 from apps.providers.models import CredentialSet, ProviderConfig
 from apps.tenants.models import ApiKey, ApiKeyScope, Invitation, Membership, Role
@@ -35,6 +38,11 @@ def _snapshot(team):
         "credential_sets": sorted(
             CredentialSet.objects.for_workspace(team.workspace).values_list("name", "enabled")
         ),
+        "knowledge": sorted(
+            Segment.objects.for_workspace(team.workspace).values_list(
+                "dataset__name", "document__name", "document__enabled", "content", "enabled"
+            )
+        ),
     }
 
 
@@ -62,12 +70,17 @@ def test_another_workspace_cannot_reach_anything_by_id(team, other_team):
     _, attacker_gateway = api_key_create(
         actor=attacker_owner, name="gateway", scope=ApiKeyScope.GATEWAY
     )
+    _, attacker_dataset = api_key_create(
+        actor=attacker_owner, name="knowledge", scope=ApiKeyScope.DATASET
+    )
     services.provider_credentials_save(
         actor=team.members[Role.OWNER],
         provider="openai",
         credentials={"openai_api_key": VICTIM_SECRET},
         validate=False,
     )
+    attacker_app = app_services.app_create(actor=attacker_owner, name="Attacker", mode="chat")
+    _, attacker_app_key = app_api_key_create(actor=attacker_owner, app=attacker_app)
     paths = {route: fill(route, team) for route in walked_routes()}  # creates victim objects
     before = _snapshot(team)
     failures = []
@@ -78,8 +91,15 @@ def test_another_workspace_cannot_reach_anything_by_id(team, other_team):
                 ("session", client_for(attacker)),
                 ("api key", Client(headers={"Authorization": f"Bearer {attacker_key}"})),
                 ("gateway key", Client(headers={"Authorization": f"Bearer {attacker_gateway}"})),
+                ("app key", Client(headers={"Authorization": f"Bearer {attacker_app_key}"})),
+                ("dataset key", Client(headers={"Authorization": f"Bearer {attacker_dataset}"})),
             ):
-                response = getattr(client, method)(path)
+                if how == "app key":  # the Service API wants its `user` before it looks
+                    response = getattr(client, method)(
+                        path + "?user=walker", {"user": "walker"}, content_type="application/json"
+                    )
+                else:
+                    response = getattr(client, method)(path)
                 body = response.content.decode(errors="replace")
                 leaked = [s for s in _visible_secrets(team) if s in body]
                 to_login = response.status_code == 302 and response["Location"].startswith(
