@@ -95,10 +95,11 @@ class RetrievalSettings:
                 f"reranking_mode must be one of {', '.join(RERANKING_MODES)}, not {mode!r}."
             )
         rerank = _rerank_model(data.get("reranking_model"))
-        wants_model = (
-            mode == "reranking_model"
-            if method == "hybrid_search"
-            else bool(data.get("reranking_enable"))
+        # As Dify: a rerank model runs when reranking is on and, for hybrid search, the mode
+        # is not weighted_score (the mode defaults to reranking_model). Hybrid search without
+        # a model fuses by weights (or RRF when asked).
+        wants_model = bool(data.get("reranking_enable")) and (
+            method != "hybrid_search" or mode in (None, "reranking_model")
         )
         if wants_model and rerank is None:
             raise InvalidRetrievalModel(

@@ -176,8 +176,12 @@ class Command(BaseCommand):
         return [windows[int(i * step)] for i in range(min(target, len(windows)))]
 
     def _load(self, dataset, target: int) -> list[str]:
-        from apps.datasets.models import DataSourceType, Document, IndexingStatus
-        from apps.datasets.text_search import TEXT_SEARCH_CONFIG
+        from apps.datasets.models import (
+            TEXT_SEARCH_CONFIG,
+            DataSourceType,
+            Document,
+            IndexingStatus,
+        )
 
         started = time.perf_counter()
         embed = self._embed_function()
@@ -246,7 +250,7 @@ class Command(BaseCommand):
                 " document_id::uuid, NULL, position::int, content, '', '[]'::jsonb,"
                 " word_count::int, tokens::int, content_hash, true, true, 0,"
                 " embedding::vector, embedding_dim::int, embedding_model,"
-                " to_tsvector(%s::regconfig, content) FROM bench_rows",
+                " setweight(to_tsvector(%s::regconfig, content), 'A') FROM bench_rows",
                 [TEXT_SEARCH_CONFIG],
             )
             cursor.execute(
