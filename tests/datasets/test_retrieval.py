@@ -4,7 +4,7 @@ first, and only chunks a user may see and has switched on are ever returned."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from apps.core.errors import NotFound
@@ -387,8 +387,11 @@ def test_semantic_search_uses_the_hnsw_index_of_the_embedding_width(help_centre)
         search(help_centre, "reset password", search_method="semantic_search")
     nearest = next(q["sql"] for q in captured.captured_queries if "<=>" in q["sql"])
 
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")  # a handful of rows: force the choice
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A handful of rows: make the planner prefer any index order to scanning and
+        # sorting, so the plan shows whether the query can use the width's HNSW index.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute(f"EXPLAIN {nearest}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
