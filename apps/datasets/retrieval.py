@@ -95,10 +95,11 @@ class RetrievalSettings:
                 f"reranking_mode must be one of {', '.join(RERANKING_MODES)}, not {mode!r}."
             )
         rerank = _rerank_model(data.get("reranking_model"))
-        wants_model = (
-            mode == "reranking_model"
-            if method == "hybrid_search"
-            else bool(data.get("reranking_enable"))
+        # As Dify: a rerank model runs when reranking is on and, for hybrid search, the mode
+        # is not weighted_score (the mode defaults to reranking_model). Hybrid search without
+        # a model fuses by weights (or RRF when asked).
+        wants_model = bool(data.get("reranking_enable")) and (
+            method != "hybrid_search" or mode in (None, "reranking_model")
         )
         if wants_model and rerank is None:
             raise InvalidRetrievalModel(
@@ -280,11 +281,20 @@ def retrieve(
         dataset_ids=[d.pk for d in datasets],
         document_ids=_uuids(document_ids) if document_ids is not None else None,
     )
-    candidates = _candidates(workspace, datasets, scope, query, settings, source)
-    segments = _load(workspace, list(candidates), {d.pk: d for d in datasets})
-    candidates = [c for c in candidates.values() if c.segment_id in segments]
+    found, vector_groups, terms = _candidates(workspace, datasets, scope, query, settings, source)
+    if settings.search_method != "hybrid_search":
+        vector_groups, terms = [], []  # no cross-scoring needed
+    segments = _load(workspace, list(found), {d.pk: d for d in datasets}, vector_groups, terms)
+    candidates = [c for c in found.values() if c.segment_id in segments]
     for candidate in candidates:
-        candidate.dataset_id = segments[candidate.segment_id].dataset_id
+        segment = segments[candidate.segment_id]
+        candidate.dataset_id = segment.dataset_id
+        # Hybrid: a chunk only one search found still has a score on the other, so the
+        # weights compare like with like.
+        if candidate.vector_score is None:
+            candidate.vector_score = getattr(segment, "similarity", None)
+        if candidate.text is None and getattr(segment, "coverage", None):
+            candidate.text = search.TextMatch(segment.coverage, segment.text_rank)
     economy = {d.pk for d in datasets if d.indexing_technique == IndexingTechnique.ECONOMY}
     _score(candidates, settings, economy)
     ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
@@ -309,8 +319,13 @@ def _pool_size(settings: RetrievalSettings) -> int:
     return min(max(2 * settings.top_k, 10), 200)
 
 
-def _candidates(workspace, datasets, scope, query, settings, source) -> dict:
+def _candidates(workspace, datasets, scope, query, settings, source):
+    """{segment id: candidate} from each search the method needs, plus the (scope, query
+    vector) of each embedding model and the query's full-text terms."""
     limit = _pool_size(settings)
+    # Weaker full-text matches than top_k chunks holding more of the words only matter
+    # to a rerank model.
+    enough = limit if settings.rerank else settings.top_k
     found: dict[uuid.UUID, _Candidate] = {}
 
     def add(segment_id) -> _Candidate:
@@ -335,11 +350,11 @@ def _candidates(workspace, datasets, scope, query, settings, source) -> dict:
         for d in datasets
         if settings.uses_text or d.indexing_technique == IndexingTechnique.ECONOMY
     ]
-    terms = query_terms(query) if text_datasets or settings.uses_text else []
+    terms = query_terms(query) if text_datasets else []
     if text_datasets and terms:
         text_scope = search.Scope(scope.workspace_id, text_datasets, scope.document_ids)
         for rank, (segment_id, match) in enumerate(
-            search.text_matches(text_scope, terms, limit).items(), 1
+            search.text_matches(text_scope, terms, limit, enough).items(), 1
         ):
             candidate = add(segment_id)
             candidate.text, candidate.text_rank = match, rank
@@ -350,17 +365,7 @@ def _candidates(workspace, datasets, scope, query, settings, source) -> dict:
         for rank, (segment_id, score) in enumerate(search.nearest(group, vector, limit).items(), 1):
             candidate = add(segment_id)
             candidate.vector_score, candidate.vector_rank = score, rank
-    if settings.search_method == "hybrid_search" and found:
-        # Score each candidate on the list it did not come from, so weights compare like
-        # with like (a chunk only one search found still has a score on the other).
-        missing_vector = [c.segment_id for c in found.values() if c.vector_score is None]
-        for group, vector in vector_groups:
-            for segment_id, score in search.similarity(group, vector, missing_vector).items():
-                found[segment_id].vector_score = score
-        missing_text = [c.segment_id for c in found.values() if c.text is None]
-        for segment_id, match in search.text_scores(scope, terms, missing_text).items():
-            found[segment_id].text = match
-    return found
+    return found, vector_groups, terms
 
 
 def _embedding_model(workspace, dataset: Dataset) -> ModelRef | None:
@@ -446,17 +451,51 @@ def _score(candidates: Iterable[_Candidate], settings: RetrievalSettings, econom
             c.score = (settings.vector_weight * vector + settings.keyword_weight * keyword) / total
 
 
-def _load(workspace, ids: list, datasets: dict) -> dict[uuid.UUID, Segment]:
+_DOCUMENT_FIELDS_NOT_SHOWN = (
+    "source_url",
+    "file",
+    "file_size",
+    "mime_type",
+    "batch",
+    "created_by",
+    "process_rule",
+    "doc_form",
+    "doc_language",
+    "error",
+    "word_count",
+    "tokens",
+    "completed_segments",
+    "total_segments",
+    "claimed_at",
+    "attempts",
+    "processing_started_at",
+    "parsing_completed_at",
+    "cleaning_completed_at",
+    "splitting_completed_at",
+    "completed_at",
+    "paused_at",
+    "stopped_at",
+    "updated_at",
+)
+
+
+def _load(workspace, ids: list, datasets: dict, vector_groups, terms) -> dict[uuid.UUID, Segment]:
     """The candidate segments and the parents of any children among them, with their
-    document and (already loaded) dataset."""
+    document and (already loaded) dataset. With `vector_groups` and `terms` (hybrid) each
+    also gets its `similarity` to the query vector and its full-text `coverage` and
+    `text_rank`, in the same round trip."""
     if not ids:
         return {}
     rows = (
         Segment.objects.for_workspace(workspace)
         .select_related("document")
-        .defer("embedding", "search_vector")  # large, and not shown
+        # The embedding and tsvector are large and not shown; of the document, what a
+        # result shows (anything else is fetched if asked for).
+        .defer("embedding", "search_vector")
+        .defer(*(f"document__{name}" for name in _DOCUMENT_FIELDS_NOT_SHOWN))
     )
-    segments = {s.pk: s for s in rows.filter(pk__in=ids)}
+    scored = rows.annotate(**search.score_annotations(vector_groups, terms))
+    segments = {s.pk: s for s in scored.filter(pk__in=ids)}
     parent_ids = {s.parent_id for s in segments.values() if s.parent_id} - set(segments)
     if parent_ids:
         segments.update({s.pk: s for s in rows.filter(pk__in=parent_ids)})

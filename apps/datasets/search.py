@@ -14,12 +14,15 @@ from math import comb
 from uuid import UUID
 
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 
+from apps.datasets.models import Segment
 from apps.datasets.vector_index import distance_sql
 
-# HNSW candidate list size. pgvector's default of 40 gives recall@10 near 0.9 on 100k
-# chunks; 100 keeps it above 0.95 for a few milliseconds more (see bench_retrieval).
-EF_SEARCH = 100
+# HNSW candidate list size. On 100k chunks of the Python manual (bench_retrieval) pgvector's
+# default of 40 finds ~0.80 of the exact top 10, 100 ~0.92, 200 ~0.97: we take 200, at a
+# few milliseconds more a query.
+EF_SEARCH = 200
 # Full-text relaxation: look for chunks holding m of the n query terms, m from n down, and
 # skip a level whose combinations would make the tsquery too long.
 MAX_TERM_COMBINATIONS = 70
@@ -90,29 +93,14 @@ def nearest(scope: Scope, vector: Sequence[float], limit: int) -> dict[UUID, flo
     return {row[0]: 1.0 - float(row[1]) for row in rows}
 
 
-def similarity(scope: Scope, vector: Sequence[float], ids: Sequence[UUID]) -> dict[UUID, float]:
-    """1 − cosine distance for the given segments that have an embedding of this width."""
-    if not ids:
-        return {}
-    predicate, distance = distance_sql(len(vector))
-    where, params = scope.where()
-    sql = (
-        f"SELECT s.id, {distance} FROM {_FROM} WHERE {predicate} AND {where}"  # noqa: S608
-        " AND s.id = ANY(%s)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [vector_literal(vector), *params, list(ids)])
-        return {row[0]: 1.0 - float(row[1]) for row in cursor.fetchall()}
-
-
 @dataclass(frozen=True)
 class TextMatch:
     coverage: float  # share of the query's terms the chunk holds, 0..1
     rank: float  # ts_rank_cd against any of the terms, length-normalised
 
 
-def _coverage_sql(terms: list[str]) -> tuple[str, list]:
-    parts = " + ".join("(s.search_vector @@ %s::tsquery)::int" for _ in terms)
+def _coverage_sql(terms: list[str], column: str = "s.search_vector") -> tuple[str, list]:
+    parts = " + ".join(f"({column} @@ %s::tsquery)::int" for _ in terms)
     return f"({parts})::float / {len(terms)}", list(terms)
 
 
@@ -120,8 +108,11 @@ def _any_of(terms: list[str], at_least: int) -> str:
     return " | ".join("(" + " & ".join(group) + ")" for group in combinations(terms, at_least))
 
 
-def text_matches(scope: Scope, terms: list[str], limit: int) -> dict[UUID, TextMatch]:
-    """The best `limit` chunks by the share of query terms they hold, then by rank.
+def text_matches(
+    scope: Scope, terms: list[str], limit: int, enough: int | None = None
+) -> dict[UUID, TextMatch]:
+    """Up to `limit` chunks, best first by the share of query terms they hold, then by
+    rank; the search stops relaxing once it has `enough` (default: limit).
 
     Ranking every chunk that holds any term would read most of a large corpus for a query
     with a common word in it, so we ask first for chunks with all n terms, then n − 1 …,
@@ -147,22 +138,30 @@ def text_matches(scope: Scope, terms: list[str], limit: int) -> dict[UUID, TextM
             arguments = [*coverage_params, any_term, _any_of(terms, at_least), *params]
             cursor.execute(sql, [*arguments, list(found), MAX_RANKED, limit - len(found)])
             found.update((row[0], TextMatch(float(row[1]), float(row[2]))) for row in cursor)
-            if len(found) >= limit:
+            if len(found) >= (enough or limit):
                 break
     return dict(sorted(found.items(), key=lambda item: (-item[1].coverage, -item[1].rank)))
 
 
-def text_scores(scope: Scope, terms: list[str], ids: Sequence[UUID]) -> dict[UUID, TextMatch]:
-    """Coverage and rank for the given segments (those that match no term are left out)."""
-    if not terms or not ids:
-        return {}
-    where, params = scope.where()
-    coverage, coverage_params = _coverage_sql(terms)
-    any_term = " | ".join(terms)
-    sql = (
-        f"SELECT s.id, {coverage}, ts_rank_cd(s.search_vector, %s::tsquery, 1)"  # noqa: S608
-        f" FROM {_FROM} WHERE s.search_vector @@ %s::tsquery AND {where} AND s.id = ANY(%s)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*coverage_params, any_term, any_term, *params, list(ids)])
-        return {row[0]: TextMatch(float(row[1]), float(row[2])) for row in cursor.fetchall()}
+def score_annotations(vector_groups, terms: list[str]) -> dict:
+    """ORM annotations scoring segments on both searches, for hybrid search's union:
+    `similarity` (1 − cosine distance, for segments of a group's datasets and width) and
+    `coverage` / `text_rank` (0 when no term matches)."""
+    table = Segment._meta.db_table
+    annotations = {}
+    if vector_groups:
+        cases, params = [], []
+        for group, vector in vector_groups:
+            predicate, distance = distance_sql(len(vector))
+            cases.append(
+                f"WHEN {table}.{predicate} AND {table}.dataset_id = ANY(%s) THEN 1 - {distance}"
+            )
+            params += [list(group.dataset_ids), vector_literal(vector)]
+        # Values are parameters; the SQL around them is ours (widths are ints).
+        annotations["similarity"] = RawSQL(f"CASE {' '.join(cases)} END", params)  # noqa: S611
+    if terms:
+        annotations["coverage"] = RawSQL(*_coverage_sql(terms, f"{table}.search_vector"))  # noqa: S611
+        annotations["text_rank"] = RawSQL(  # noqa: S611
+            f"ts_rank_cd({table}.search_vector, %s::tsquery, 1)", [" | ".join(terms)]
+        )
+    return annotations

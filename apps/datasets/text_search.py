@@ -1,31 +1,19 @@
-"""Full-text search settings shared by indexing (which fills `Segment.search_vector`) and
-retrieval (which queries it): both must use the same text-search configuration.
+"""The query side of full-text search. Indexing fills `Segment.search_vector`
+(apps.datasets.indexing.update_search_vectors: content with weight A, answer and keywords
+with weight B) with the configuration `TEXT_SEARCH_CONFIG` from the models; queries are
+parsed with the same one.
 
-We use PostgreSQL's `english` configuration: it stems ("passwords", "resetting" match
+That configuration is PostgreSQL's `english`: it stems ("passwords", "resetting" match
 "password", "reset") and drops English stop words. Text in other languages is still split
-into words and matched exactly, only without stemming. Keywords a user gave a chunk are
-indexed with weight A, the content with the default weight D, so a keyword match ranks
-higher than the same word in the body."""
+into words and matched exactly, only without stemming."""
 
 from __future__ import annotations
 
-from django.contrib.postgres.search import SearchVector
 from django.db import connection
-from django.db.models import Value
 
-TEXT_SEARCH_CONFIG = "english"
+from apps.datasets.models import TEXT_SEARCH_CONFIG
+
 MAX_QUERY_TERMS = 8  # longer queries keep their longest (most specific) words
-
-
-def search_vector_value(content: str, keywords: list[str] | tuple = (), answer: str = ""):
-    """An expression for `Segment.search_vector`, for `.update(search_vector=...)` or a
-    save: the content (and a Q&A answer) plus the keywords, weighted A."""
-    vector = SearchVector(Value(f"{content}\n{answer}".strip()), config=TEXT_SEARCH_CONFIG)
-    if keywords:
-        vector = vector + SearchVector(
-            Value(" ".join(keywords)), config=TEXT_SEARCH_CONFIG, weight="A"
-        )
-    return vector
 
 
 def query_terms(text: str) -> list[str]:

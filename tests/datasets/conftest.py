@@ -12,7 +12,7 @@ import time
 import dramatiq
 import pytest
 
-from apps.datasets import vector_index
+from apps.datasets import indexing, vector_index
 from apps.datasets.models import (
     Dataset,
     DataSourceType,
@@ -22,7 +22,6 @@ from apps.datasets.models import (
     IndexingTechnique,
     Segment,
 )
-from apps.datasets.text_search import search_vector_value
 from apps.providers import services as provider_services
 from apps.tenants.models import Role
 from tests.fakes.openai import FakeOpenAI
@@ -186,9 +185,7 @@ def _segment(dataset, document, position, content, parent=None, **fields) -> Seg
         embedding_model=f"openai/{EMBEDDING_MODEL}" if embedded else "",
         **fields,
     )
-    Segment.objects.filter(pk=segment.pk).update(
-        search_vector=search_vector_value(content, fields.get("keywords") or ())
-    )
+    indexing.update_search_vectors(segment_ids=[segment.pk])
     return segment
 
 

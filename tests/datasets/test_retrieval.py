@@ -4,7 +4,7 @@ first, and only chunks a user may see and has switched on are ever returned."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from apps.core.errors import NotFound
@@ -229,22 +229,39 @@ def test_a_rerank_model_orders_the_results_and_gives_the_scores(help_centre, jin
     assert len(sent) == 1 and sent[0]["query"] == query and len(sent[0]["documents"]) == 5
 
 
-def test_hybrid_reranks_with_the_model_only_in_reranking_model_mode(help_centre, jina):
+def test_hybrid_reranks_with_the_model_only_when_on_and_not_weighted(help_centre, jina):
     model = {
         "reranking_provider_name": "jina",
         "reranking_model_name": "jina-reranker-v2-base-multilingual",
     }
-    search(help_centre, "reset password", search_method="hybrid_search", reranking_model=model)
+
+    def hybrid(**fields):
+        return search(help_centre, "reset password", search_method="hybrid_search", **fields)
+
+    hybrid(reranking_model=model, reranking_mode="reranking_model")  # reranking off
+    hybrid(reranking_model=model, reranking_enable=True, reranking_mode="weighted_score")
     assert not jina.requests
 
-    search(
+    records = hybrid(reranking_model=model, reranking_enable=True, reranking_mode="reranking_model")
+    assert [r.path for r in jina.requests] == ["/v1/rerank"]
+    assert records[0].score == fake_relevance("reset password", records[0].segment.content)
+
+
+def test_hybrid_with_the_default_settings_of_a_new_dataset_fuses_by_weights(help_centre):
+    # What the dataset services store for a new knowledge base, switched to hybrid.
+    records = search(
         help_centre,
         "reset password",
         search_method="hybrid_search",
+        reranking_enable=False,
         reranking_mode="reranking_model",
-        reranking_model=model,
+        reranking_model={"reranking_provider_name": "", "reranking_model_name": ""},
+        weights=None,
     )
-    assert [r.path for r in jina.requests] == ["/v1/rerank"]
+
+    top = records[0]
+    assert top.segment.content == PASSWORD
+    assert top.score == pytest.approx(0.7 * top.vector_score + 0.3 * top.keyword_score)
 
 
 # --- What is searched ------------------------------------------------------------------
@@ -370,8 +387,11 @@ def test_semantic_search_uses_the_hnsw_index_of_the_embedding_width(help_centre)
         search(help_centre, "reset password", search_method="semantic_search")
     nearest = next(q["sql"] for q in captured.captured_queries if "<=>" in q["sql"])
 
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")  # a handful of rows: force the choice
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A handful of rows: make the planner prefer any index order to scanning and
+        # sorting, so the plan shows whether the query can use the width's HNSW index.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute(f"EXPLAIN {nearest}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
 

@@ -21,6 +21,7 @@ import asyncio
 import glob
 import hashlib
 import io
+import os
 import random
 import statistics
 import subprocess
@@ -175,8 +176,12 @@ class Command(BaseCommand):
         return [windows[int(i * step)] for i in range(min(target, len(windows)))]
 
     def _load(self, dataset, target: int) -> list[str]:
-        from apps.datasets.models import DataSourceType, Document, IndexingStatus
-        from apps.datasets.text_search import TEXT_SEARCH_CONFIG
+        from apps.datasets.models import (
+            TEXT_SEARCH_CONFIG,
+            DataSourceType,
+            Document,
+            IndexingStatus,
+        )
 
         started = time.perf_counter()
         embed = self._embed_function()
@@ -245,7 +250,7 @@ class Command(BaseCommand):
                 " document_id::uuid, NULL, position::int, content, '', '[]'::jsonb,"
                 " word_count::int, tokens::int, content_hash, true, true, 0,"
                 " embedding::vector, embedding_dim::int, embedding_model,"
-                " to_tsvector(%s::regconfig, content) FROM bench_rows",
+                " setweight(to_tsvector(%s::regconfig, content), 'A') FROM bench_rows",
                 [TEXT_SEARCH_CONFIG],
             )
             cursor.execute(
@@ -335,6 +340,8 @@ class Command(BaseCommand):
             " calls it, offloaded from an event loop); the query is embedded through the model"
             " runtime by the fake OpenAI server, in its own process on a loopback port:"
         )
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        self.say(f"  (machine: {os.cpu_count()} cores, load average {load})")
         self.say(
             f"  {'query embedding alone':<22} p50 {_pct(embed, 0.5) * 1000:6.2f} ms   "
             f"p99 {_pct(embed, 0.99) * 1000:6.2f} ms"
@@ -375,7 +382,7 @@ class Command(BaseCommand):
         self.say(f"  {self._plan(scope, vectors[0])}")
         configured = search.EF_SEARCH
         try:
-            for ef in sorted({40, configured, 200}):
+            for ef in sorted({40, 100, configured, 400}):
                 search.EF_SEARCH = ef
                 with connection.cursor() as cursor:
                     cursor.execute(f"SET hnsw.ef_search = {ef}")
