@@ -92,7 +92,7 @@ class Phase:
 
     @property
     def errors(self) -> list[str]:
-        return [s.error for s in self.streams if s.error or s.ttft is None]
+        return [s.error or "no answer text arrived" for s in self.streams if s not in self.ok]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -221,6 +221,8 @@ async def ws_chat(visitor: Visitor, query: str) -> Stream:
             if last_word not in frame:
                 out.error = "the finished answer is incomplete"
                 return out
+            if out.ttft is None:  # a short answer may end before a partial one is sent
+                out.ttft = time.perf_counter() - started
             break
     else:
         out.error = "the socket closed before the answer finished"
