@@ -48,10 +48,7 @@ def _fake_script(token_seconds: float) -> str:
     """The fake in its own interpreter (it needs no Django): prints its URL, then serves."""
     return (
         "import time\n"
-        "from http.server import ThreadingHTTPServer\n"
         "from tests.fakes.openai import FakeOpenAI\n"
-        # A burst of N connections must queue, not be refused (the default backlog is 5).
-        "ThreadingHTTPServer.request_queue_size = 4096\n"
         f"fake = FakeOpenAI(api_key={FAKE_KEY!r}, chunk_delay={token_seconds!r}).start()\n"
         "print(fake.url, flush=True)\n"
         "while True:\n"
