@@ -12,6 +12,7 @@ from typing import Literal
 
 import pydantic
 from django.http import HttpResponse
+from django.utils.http import content_disposition_header
 from ninja import Field, Query, Router, Schema
 from ninja.errors import ValidationError
 from ninja.responses import Status
@@ -249,7 +250,7 @@ def app_export(request, app_id: str):
     app = selectors.app_get(workspace=request.workspace, app_id=app_id)
     response = HttpResponse(dsl.app_export(app=app), content_type="application/x-yaml")
     safe_name = "".join(c for c in app.name if c.isalnum() or c in " -_").strip() or "app"
-    response["Content-Disposition"] = f'attachment; filename="{safe_name}.yml"'
+    response["Content-Disposition"] = content_disposition_header(True, f"{safe_name}.yml")
     return response
 
 

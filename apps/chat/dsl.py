@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import json
 import math
 import re
 import uuid
@@ -200,10 +201,11 @@ def _plain(value, budget: _Budget, depth: int):
 
 
 def _key(key) -> str:
+    """Mapping keys as JSON has them: YAML's `1:` or `true:` become "1" and "true"."""
     if isinstance(key, str):
         return key
-    if isinstance(key, bool | int | float) or key is None:
-        return str(key).lower() if isinstance(key, bool) or key is None else str(key)
+    if key is None or isinstance(key, bool | int | float):
+        return json.dumps(key)
     raise DslError("The file has a mapping key that is not text.")
 
 

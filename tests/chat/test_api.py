@@ -304,3 +304,11 @@ def test_over_real_http_import_export_and_keys(live_server_url, transactional_db
         assert huge.status_code == 400 and "larger than" in huge.json()["message"]
         listed = http.get("/api/apps").json()
         assert [app["id"] for app in listed["data"]] == [app_id]
+
+
+def test_export_names_the_file_after_the_app_in_any_script(api, team):
+    app = _make(team, name="Café 日本")
+    response = api.get(f"/api/apps/{app.id}/export")
+    assert response["Content-Disposition"] == (
+        "attachment; filename*=utf-8''Caf%C3%A9%20%E6%97%A5%E6%9C%AC.yml"
+    )

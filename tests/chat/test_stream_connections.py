@@ -48,6 +48,8 @@ def test_many_streams_share_a_few_connections(openai_ready, fake_openai, live_se
                     if event["event"] == "message":
                         answer += event["answer"]
                         first_tokens.set()
+                    elif event["event"] == "error":
+                        answer += f"error: {event}"
         return answer
 
     async def all_streams():
@@ -70,5 +72,6 @@ def test_many_streams_share_a_few_connections(openai_ready, fake_openai, live_se
     watcher.start()
     answers = asyncio.run(all_streams())
     watcher.join()
-    assert all(a.startswith("You said: tell me") for a in answers)
+    failed = [a for a in answers if not a.startswith("You said: tell me")]
+    assert not failed, failed[:3]
     assert counted and max(counted) - before < STREAMS // 2, (before, counted)

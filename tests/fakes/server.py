@@ -70,6 +70,12 @@ class Reply:
 Handler = Callable[[Request], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    # Real providers take a burst of connections; the standard library's backlog of 5
+    # would refuse part of a burst of concurrent streams.
+    request_queue_size = 1024
+
+
 class FakeProvider:
     """Subclasses fill `routes` in `__init__` via `self.route(method, pattern, handler)`."""
 
@@ -78,7 +84,7 @@ class FakeProvider:
         self._queued: deque[Reply] = deque()
         self.requests: list[Request] = []
         self.first_byte_delay = 0.0  # seconds before any reply (a slow provider)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
 
     # --- configuration -----------------------------------------------------------
     def route(self, method: str, pattern: str, handler: Handler) -> None:
@@ -150,7 +156,7 @@ class FakeProvider:
                     self.wfile.flush()
                 self.wfile.write(b"0\r\n\r\n")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
