@@ -424,8 +424,9 @@ def info(request):
 
 
 class AnnotationIn(Schema):
-    question: str
-    answer: str
+    # Checked by the service after the lookup, so a foreign id is "not found" first.
+    question: str = ""
+    answer: str = ""
 
 
 class PageQuery(Schema):
