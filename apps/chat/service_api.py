@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse, JsonResponse, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
@@ -136,9 +136,8 @@ async def _blocking(request, run: generation.Run):
         elif isinstance(event, generation.AnswerReplaced):
             answer = event.answer
         elif isinstance(event, generation.GenerationFailed):
-            from config.service_api import dify_error  # the API module imports this router
-
-            return dify_error(request, event.status, event.code, event.message)
+            body = {"code": event.code, "message": event.message, "status": event.status}
+            return JsonResponse(body, status=event.status)
         elif isinstance(event, generation.MessageEnd):
             end = event
             break
