@@ -261,3 +261,55 @@ class UploadFile(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SavedMessage(TenantModel):
+    """A text generator result a web app visitor kept (the "Saved" list)."""
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    end_user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "end_user"], name="saved_message_unique")
+        ]
+
+
+class BatchRun(TenantModel):
+    """A CSV of inputs run through a text generator in the background, row by row."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    end_user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="+")
+    file_name = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    rows = models.JSONField(default=list)  # [{variable: value}], in file order
+    results = models.JSONField(default=list)  # [{"answer": str, "error": str}], row by row
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["queued", "running", "done", "failed"]),
+                name="batch_run_status_valid",
+            )
+        ]
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+    @property
+    def done_count(self) -> int:
+        return len(self.results)
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done_count / self.total) if self.total else 100

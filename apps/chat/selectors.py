@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
-from apps.chat.models import App
+from apps.chat.models import App, Message
 from apps.core.errors import NotFound
 
 
@@ -31,3 +31,13 @@ def app_get(*, workspace, app_id) -> App:
 def app_by_site_code(*, code: str) -> App | None:
     """The app behind a public link; None when the code is unknown or the site is off."""
     return App.objects.select_related("workspace").filter(site_code=code, enable_site=True).first()
+
+
+def message_list(*, app: App) -> QuerySet[Message]:
+    """The app's messages, newest first, with their feedback."""
+    return (
+        Message.objects.for_workspace(app.workspace)
+        .filter(app=app)
+        .prefetch_related("feedbacks")
+        .order_by("-created_at", "-id")
+    )

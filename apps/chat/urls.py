@@ -1,9 +1,10 @@
 """Pages of apps: the studio (list, configure, debug, logs) and the public web apps."""
 
-from django.urls import path
-
-from apps.tenants.views import workspace  # placeholder until the studio pages land
+from apps.chat.views import studio, studio_config, studio_logs, webapp
 
 urlpatterns = [
-    path("apps/", workspace.section_view, {"section": "apps"}, name="apps"),
+    *studio.urlpatterns,
+    *studio_config.urlpatterns,
+    *studio_logs.urlpatterns,
+    *webapp.urlpatterns,
 ]

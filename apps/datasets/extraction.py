@@ -42,7 +42,7 @@ _NOISE_TAGS = (
 _NOISE_ROLES = {"navigation", "banner", "contentinfo", "search", "complementary"}
 _NOISE_WORDS = re.compile(
     r"(^|[\s_-])(nav|navbar|navigation|menu|breadcrumbs?|sidebar|sphinxsidebar|related|"
-    r"footer|header|cookie|banner|advert|ads|social|share|skip-link)([\s_-]|$)",
+    r"footer|header|headerlink|cookie|banner|advert|ads|social|share|skip-link)([\s_-]|$)",
     re.I,
 )
 _BLOCK_TAGS = {
@@ -185,45 +185,81 @@ def _read_text(data: bytes) -> str:
 
 def html_main_text(html: bytes | str) -> str:
     """The readable text of a page: scripts, styles, navigation, headers, footers and
-    sidebars dropped; `<main>` or `<article>` preferred when the page has one."""
-    from bs4 import BeautifulSoup  # only the indexing worker parses HTML
+    sidebars dropped; `<main>`, `<article>` or role=main preferred when the page has one."""
+    from lxml import etree  # only the indexing worker parses HTML
+    from lxml import html as lxml_html
 
-    soup = BeautifulSoup(html, "lxml")
-    for tag in soup(_NOISE_TAGS):
-        tag.decompose()
-    for tag in soup.find_all(_is_boilerplate):
-        tag.decompose()
-    root = soup.find("main") or soup.find("article") or soup.find(attrs={"role": "main"})
-    root = root or soup.body or soup
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    if isinstance(html, str):
+        html = html.encode()
+    try:
+        tree = lxml_html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return ""
+    title = " ".join((tree.findtext(".//title") or "").split())
+    noise = [
+        *tree.iter(etree.Comment, etree.ProcessingInstruction, *_NOISE_TAGS),
+        *(n for n in tree.iter() if isinstance(n.tag, str) and _is_boilerplate(n)),
+    ]
+    for node in noise:
+        if node.getparent() is not None:
+            node.drop_tree()  # keeps the text that follows the node
+    root = next(
+        (
+            found[0]
+            for path in (".//main", ".//article", ".//*[@role='main']", ".//body")
+            if (found := tree.xpath(path))
+        ),
+        tree,
+    )
     text = _block_text(root)
     if title and not text.startswith(title):
         text = f"{title}\n\n{text}"
     return text
 
 
-def _is_boilerplate(tag) -> bool:
-    if tag.name in ("html", "body", "main", "article") or tag.attrs is None:
+def _is_boilerplate(node) -> bool:
+    if node.tag in ("html", "body", "main", "article") or node.get("role") == "main":
         return False
-    if tag.get("role") in _NOISE_ROLES or tag.get("aria-hidden") == "true":
+    if node.get("role") in _NOISE_ROLES or node.get("aria-hidden") == "true":
         return True
-    names = " ".join([*(tag.get("class") or []), tag.get("id") or ""])
+    names = f"{node.get('class', '')} {node.get('id', '')}".strip()
     return bool(names) and bool(_NOISE_WORDS.search(names))
 
 
 def _block_text(root) -> str:
-    """Text with a line break around block elements and table cells joined by tabs."""
-    for cell in root.find_all(["td", "th"]):
-        cell.append("\t")
-    for block in root.find_all(_BLOCK_TAGS):
-        block.insert_before("\n")
-        block.append("\n")
-    for pre in root.find_all("pre"):
-        pre.replace_with("\n" + pre.get_text() + "\n")
-    text = root.get_text()
-    lines = [re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in text.split("\n")]
-    text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    """Text with line breaks only between block elements; source line breaks inside a
+    paragraph are spaces, and preformatted text keeps its lines and indentation."""
+    from lxml import etree
+
+    parts: list[str] = []
+    in_pre = 0
+
+    def add(text: str) -> None:
+        # A newline inside <pre> is kept as \x01 so the line clean-up below leaves it be.
+        parts.append(text.replace("\n", "\x01") if in_pre else _SPACES.sub(" ", text))
+
+    for event, node in etree.iterwalk(root, events=("start", "end")):
+        block = node.tag in _BLOCK_TAGS
+        if event == "start":
+            in_pre += node.tag == "pre"
+            if block:
+                parts.append("\n")
+            if node.text:
+                add(node.text)
+            continue
+        in_pre -= node.tag == "pre"
+        if node.tag in ("td", "th"):
+            parts.append(" ")
+        if block:
+            parts.append("\n")
+        if node.tail and node is not root:
+            add(node.tail)
+    lines = [line.strip() for line in "".join(parts).split("\n")]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return text.replace("\x01", "\n")
+
+
+_SPACES = re.compile(r"\s+")
 
 
 def _read_html(data: bytes) -> str:

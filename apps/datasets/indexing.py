@@ -14,6 +14,7 @@ documents nobody picked up (a lost message)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -316,6 +317,7 @@ def store_segments(
             )
     rows = parents + children
     with transaction.atomic():
+        _no_wait_for_flush()
         locked = (
             Document.objects.select_for_update()
             .filter(pk=run.document_id, attempts=run.token, indexing_status=S.INDEXING)
@@ -323,11 +325,11 @@ def store_segments(
         )
         if locked is None:
             raise Superseded()
-        Segment.objects.filter(document_id=run.document_id).delete()
-        Segment.objects.bulk_create(parents, batch_size=500)
-        if children:
-            Segment.objects.bulk_create(children, batch_size=500)
-        update_search_vectors(document_id=run.document_id)
+        with connection.cursor() as cursor:
+            # Parents and children go in one statement, so their foreign key holds.
+            cursor.execute("DELETE FROM datasets_segment WHERE document_id = %s", [run.document_id])
+        insert_segments(parents)
+        insert_segments(children)
         now = timezone.now()
         Document.objects.filter(pk=run.document_id).update(
             indexing_status=S.COMPLETED,
@@ -345,6 +347,64 @@ def store_segments(
     for dim in {row.embedding_dim for row in rows if row.embedding_dim}:
         ensure_vector_index(dim)
     return len(rows)
+
+
+_INSERT_SQL = """
+INSERT INTO datasets_segment (
+    id, workspace_id, dataset_id, document_id, parent_id, position, content, answer, keywords,
+    word_count, tokens, content_hash, enabled, searchable, hit_count, embedding, embedding_dim,
+    embedding_model, search_vector, created_at, updated_at)
+SELECT r.id, %s, %s, %s, r.parent_id, r.position, r.content, '', '[]'::jsonb,
+    r.word_count, r.tokens, r.content_hash, true, r.searchable, 0, r.embedding::vector,
+    r.embedding_dim, r.embedding_model, setweight(to_tsvector(%s::regconfig, r.content), 'A'),
+    %s, %s
+FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::text[], %s::int[], %s::int[], %s::text[],
+            %s::bool[], %s::text[], %s::int[], %s::text[])
+    AS r(id, parent_id, position, content, word_count, tokens, content_hash, searchable,
+         embedding, embedding_dim, embedding_model)
+"""
+
+
+def insert_segments(rows: list[Segment]) -> None:
+    """Insert new chunks in one statement, their search vector computed as they go in.
+    (bulk_create then an UPDATE for the tsvector would write every row twice, and each
+    version of a row costs an insertion into the HNSW and GIN indexes.)"""
+    if not rows:
+        return
+    first = rows[0]
+    now = timezone.now()
+    columns = [
+        [row.pk for row in rows],
+        [row.parent_id for row in rows],
+        [row.position for row in rows],
+        [row.content for row in rows],
+        [row.word_count for row in rows],
+        [row.tokens for row in rows],
+        [row.content_hash for row in rows],
+        [row.searchable for row in rows],
+        [_vector_text(row.embedding) for row in rows],
+        [row.embedding_dim for row in rows],
+        [row.embedding_model for row in rows],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_SQL,
+            [
+                first.workspace_id,
+                first.dataset_id,
+                first.document_id,
+                TEXT_SEARCH_CONFIG,
+                now,
+                now,
+                *columns,
+            ],
+        )
+
+
+def _vector_text(vector) -> str | None:
+    if vector is None:
+        return None
+    return json.dumps([float(x) for x in vector], separators=(",", ":"))
 
 
 def update_search_vectors(*, document_id=None, segment_ids: Iterable | None = None) -> None:
@@ -367,6 +427,14 @@ def update_search_vectors(*, document_id=None, segment_ids: Iterable | None = No
             """,  # noqa: S608 - `where` is one of two fixed strings
             [TEXT_SEARCH_CONFIG, TEXT_SEARCH_CONFIG, *params],
         )
+
+
+def _no_wait_for_flush() -> None:
+    """Commit this transaction without waiting for its WAL flush. A crash may lose the
+    last few milliseconds of commits, which here is harmless: the chunks and the
+    `completed` status are lost together, and the reconciler indexes the document again."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 # --- Reconciler ---------------------------------------------------------------------

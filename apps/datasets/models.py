@@ -56,6 +56,8 @@ class Dataset(TenantModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            # Dify's rule: a knowledge base's name is unique in its workspace.
+            models.UniqueConstraint(fields=["workspace", "name"], name="dataset_name_unique"),
             models.CheckConstraint(
                 condition=models.Q(permission__in=DatasetPermission.values),
                 name="dataset_permission_valid",

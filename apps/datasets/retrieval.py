@@ -20,12 +20,14 @@ the record is the parent (its content is the context), with the matched children
 
 from __future__ import annotations
 
+import asyncio
+import os
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 
 from apps.core.errors import DomainError, NotFound
 from apps.datasets import search
@@ -279,7 +281,7 @@ def retrieve(
         document_ids=_uuids(document_ids) if document_ids is not None else None,
     )
     candidates = _candidates(workspace, datasets, scope, query, settings, source)
-    segments = _load(workspace, list(candidates))
+    segments = _load(workspace, list(candidates), {d.pk: d for d in datasets})
     candidates = [c for c in candidates.values() if c.segment_id in segments]
     for candidate in candidates:
         candidate.dataset_id = segments[candidate.segment_id].dataset_id
@@ -316,7 +318,8 @@ def _candidates(workspace, datasets, scope, query, settings, source) -> dict:
             found[segment_id] = _Candidate(segment_id=segment_id, dataset_id=None)
         return found[segment_id]
 
-    vector_groups = []  # (scope, vector) per embedding model
+    # The query embeddings are on their way while the full-text search runs.
+    embeddings = []  # (scope, vector or a wait for it) per embedding model
     high_quality = [d for d in datasets if d.indexing_technique == IndexingTechnique.HIGH_QUALITY]
     if settings.uses_vectors and high_quality:
         by_model = defaultdict(list)
@@ -325,13 +328,8 @@ def _candidates(workspace, datasets, scope, query, settings, source) -> dict:
             if model is not None:
                 by_model[model].append(dataset.pk)
         for model, dataset_ids in by_model.items():
-            vector = _embed_query(workspace, model, query, source)
             group = search.Scope(scope.workspace_id, dataset_ids, scope.document_ids)
-            vector_groups.append((group, vector))
-            hits = search.nearest(group, vector, limit)
-            for rank, (segment_id, score) in enumerate(hits.items(), 1):
-                candidate = add(segment_id)
-                candidate.vector_score, candidate.vector_rank = score, rank
+            embeddings.append((group, _start_embedding(workspace, model, query, source)))
     text_datasets = [
         d.pk
         for d in datasets
@@ -345,6 +343,13 @@ def _candidates(workspace, datasets, scope, query, settings, source) -> dict:
         ):
             candidate = add(segment_id)
             candidate.text, candidate.text_rank = match, rank
+    vector_groups = []
+    for group, wait in embeddings:
+        vector = wait()
+        vector_groups.append((group, vector))
+        for rank, (segment_id, score) in enumerate(search.nearest(group, vector, limit).items(), 1):
+            candidate = add(segment_id)
+            candidate.vector_score, candidate.vector_rank = score, rank
     if settings.search_method == "hybrid_search" and found:
         # Score each candidate on the list it did not come from, so weights compare like
         # with like (a chunk only one search found still has a score on the other).
@@ -378,7 +383,14 @@ def _embedding_model(workspace, dataset: Dataset) -> ModelRef | None:
     return ModelRef(default.provider, default.model) if default else None
 
 
-def _embed_query(workspace, model: ModelRef, query: str, source: str) -> list[float]:
+def _start_embedding(
+    workspace, model: ModelRef, query: str, source: str
+) -> Callable[[], list[float]]:
+    """Start embedding the query and return a function that waits for the vector.
+
+    Called from a thread an event loop handed sync work to (a view under the ASGI server,
+    `offload` from the chat pipeline), the call runs on that loop at once, so the database
+    work that follows overlaps it. Elsewhere (a command, an actor) it runs when waited for."""
     instance = ModelInstance(
         workspace=workspace,
         provider=model.provider,
@@ -386,7 +398,25 @@ def _embed_query(workspace, model: ModelRef, query: str, source: str) -> list[fl
         model_type="text-embedding",
         source=source,
     )
-    return instance.invoke_text_embedding_sync([query], input_type="query").vectors[0]
+
+    async def embed() -> list[float]:
+        result = await instance.invoke_text_embedding([query], input_type="query")
+        return result.vectors[0]
+
+    loop = _calling_loop()
+    if loop is None:
+        return lambda: async_to_sync(embed)()
+    return asyncio.run_coroutine_threadsafe(embed(), loop).result
+
+
+def _calling_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop that handed this thread its work, if any (asgiref records
+    it for async_to_sync; we read the same record)."""
+    local = SyncToAsync.threadlocal
+    loop = getattr(local, "main_event_loop", None)
+    if loop is None or getattr(local, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return loop if loop.is_running() else None
 
 
 def _score(candidates: Iterable[_Candidate], settings: RetrievalSettings, economy: set) -> None:
@@ -416,15 +446,22 @@ def _score(candidates: Iterable[_Candidate], settings: RetrievalSettings, econom
             c.score = (settings.vector_weight * vector + settings.keyword_weight * keyword) / total
 
 
-def _load(workspace, ids: list) -> dict[uuid.UUID, Segment]:
-    """The candidate segments and the parents of any children among them."""
+def _load(workspace, ids: list, datasets: dict) -> dict[uuid.UUID, Segment]:
+    """The candidate segments and the parents of any children among them, with their
+    document and (already loaded) dataset."""
     if not ids:
         return {}
-    rows = Segment.objects.for_workspace(workspace).select_related("document", "dataset")
+    rows = (
+        Segment.objects.for_workspace(workspace)
+        .select_related("document")
+        .defer("embedding", "search_vector")  # large, and not shown
+    )
     segments = {s.pk: s for s in rows.filter(pk__in=ids)}
     parent_ids = {s.parent_id for s in segments.values() if s.parent_id} - set(segments)
     if parent_ids:
         segments.update({s.pk: s for s in rows.filter(pk__in=parent_ids)})
+    for segment in segments.values():
+        segment.dataset = datasets[segment.dataset_id]
     return segments
 
 

@@ -23,6 +23,22 @@ EF_SEARCH = 100
 # Full-text relaxation: look for chunks holding m of the n query terms, m from n down, and
 # skip a level whose combinations would make the tsquery too long.
 MAX_TERM_COMBINATIONS = 70
+MAX_RANKED = 1000
+
+
+def set_search_options(sender=None, connection=None, **kwargs) -> None:
+    """On each new database connection (the connection_created signal): HNSW scans use
+    our ef_search, and keep scanning when filters drop hits (pgvector ≥ 0.8; older
+    versions ignore it). Session-wide, so a search costs no extra round trip."""
+    if connection is None or connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DO $$ BEGIN"
+            f" PERFORM set_config('hnsw.ef_search', '{int(EF_SEARCH)}', false);"
+            " PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', false);"
+            " EXCEPTION WHEN OTHERS THEN NULL; END $$"
+        )
 
 
 @dataclass(frozen=True)
@@ -61,15 +77,17 @@ def nearest(scope: Scope, vector: Sequence[float], limit: int) -> dict[UUID, flo
         f" WHERE {predicate} AND {where} ORDER BY distance LIMIT %s)"
         " SELECT id, distance FROM hits ORDER BY distance"
     )
-    literal = vector_literal(vector)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('hnsw.ef_search', %s, true),"
-            " set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-            [str(max(EF_SEARCH, 2 * limit))],
-        )
-        cursor.execute(sql, [literal, *params, limit])
-        return {row[0]: 1.0 - float(row[1]) for row in cursor.fetchall()}
+    arguments = [vector_literal(vector), *params, limit]
+    if 2 * limit <= EF_SEARCH:  # the session's setting (set_search_options) will do
+        with connection.cursor() as cursor:
+            cursor.execute(sql, arguments)
+            rows = cursor.fetchall()
+    else:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(2 * limit)])
+            cursor.execute(sql, arguments)
+            rows = cursor.fetchall()
+    return {row[0]: 1.0 - float(row[1]) for row in rows}
 
 
 def similarity(scope: Scope, vector: Sequence[float], ids: Sequence[UUID]) -> dict[UUID, float]:
@@ -107,8 +125,8 @@ def text_matches(scope: Scope, terms: list[str], limit: int) -> dict[UUID, TextM
 
     Ranking every chunk that holds any term would read most of a large corpus for a query
     with a common word in it, so we ask first for chunks with all n terms, then n − 1 …,
-    and stop at the first level with enough: the GIN index answers each level and only
-    its matches are ranked."""
+    and stop at the first level with enough: the GIN index answers each level. A level
+    ranks at most MAX_RANKED of its chunks; only the weakest matches are left unranked."""
     if not terms:
         return {}
     where, params = scope.where()
@@ -120,19 +138,18 @@ def text_matches(scope: Scope, terms: list[str], limit: int) -> dict[UUID, TextM
             if at_least > 1 and comb(len(terms), at_least) > MAX_TERM_COMBINATIONS:
                 continue
             sql = (
-                f"SELECT s.id, {coverage} AS coverage,"  # noqa: S608 - placeholders only
+                f"SELECT id, coverage, rank FROM (SELECT s.id, {coverage} AS coverage,"  # noqa: S608 - placeholders only
                 " ts_rank_cd(s.search_vector, %s::tsquery, 1) AS rank"
                 f" FROM {_FROM} WHERE s.search_vector @@ %s::tsquery AND {where}"
+                " AND NOT (s.id = ANY(%s)) LIMIT %s) level"
                 " ORDER BY coverage DESC, rank DESC LIMIT %s"
             )
-            cursor.execute(
-                sql, [*coverage_params, any_term, _any_of(terms, at_least), *params, limit]
-            )
-            rows = cursor.fetchall()
-            found = {row[0]: TextMatch(float(row[1]), float(row[2])) for row in rows}
+            arguments = [*coverage_params, any_term, _any_of(terms, at_least), *params]
+            cursor.execute(sql, [*arguments, list(found), MAX_RANKED, limit - len(found)])
+            found.update((row[0], TextMatch(float(row[1]), float(row[2]))) for row in cursor)
             if len(found) >= limit:
                 break
-    return found
+    return dict(sorted(found.items(), key=lambda item: (-item[1].coverage, -item[1].rank)))
 
 
 def text_scores(scope: Scope, terms: list[str], ids: Sequence[UUID]) -> dict[UUID, TextMatch]:

@@ -18,8 +18,18 @@ logger = logging.getLogger(__name__)
 QUEUE = "indexing"
 # At most ORRERY_INDEXING_CONCURRENCY documents at once in this process; a message that
 # finds every slot busy comes back later instead of holding a worker thread.
-_slots = threading.BoundedSemaphore(max(1, settings.ORRERY_INDEXING_CONCURRENCY))
+_slots: tuple[int, threading.BoundedSemaphore] | None = None
+_slots_lock = threading.Lock()
 BUSY_DELAY_MS = 2_000
+
+
+def slots() -> threading.BoundedSemaphore:
+    global _slots
+    size = max(1, settings.ORRERY_INDEXING_CONCURRENCY)
+    with _slots_lock:
+        if _slots is None or _slots[0] != size:
+            _slots = (size, threading.BoundedSemaphore(size))
+        return _slots[1]
 
 
 @dramatiq.actor(
@@ -31,14 +41,15 @@ BUSY_DELAY_MS = 2_000
     retry_when=lambda retries, exc: isinstance(exc, indexing.Retryable) and retries < 3,
 )
 def index_document(document_id: str) -> None:
-    if not _slots.acquire(blocking=False):
+    slot = slots()
+    if not slot.acquire(blocking=False):
         index_document.send_with_options(args=(document_id,), delay=BUSY_DELAY_MS)
         return
     try:
         outcome = indexing.index_document(document_id)
         logger.info("indexing %s: %s", document_id, outcome.status)
     finally:
-        _slots.release()
+        slot.release()
 
 
 @dramatiq.actor(queue_name=QUEUE, max_retries=0, time_limit=120_000)

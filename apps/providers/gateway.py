@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import struct
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
+import orjson
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
@@ -93,8 +94,12 @@ def on_validation_error(request, exc: ValidationError):
 
 
 def _json_body(request) -> dict:
+    return parse_body(request.body)
+
+
+def parse_body(raw: bytes) -> dict:
     try:
-        body = json.loads(request.body or b"{}")
+        body = orjson.loads(raw or b"{}")
     except ValueError as exc:
         raise GatewayError("The request body is not valid JSON.") from exc
     if not isinstance(body, dict):
@@ -235,25 +240,60 @@ async def chat_completions(request):
     body = _json_body(request)
     if isinstance(request.auth, AppToken):
         return await request.auth.handler(request, str(request.auth), body)
-    ref = ModelRef.parse(str(body.get("model", "")))
-    llm_request = _llm_request(body, ref.model)
-    instance = ModelInstance(
-        workspace=request.workspace,
-        provider=ref.provider,
-        model=ref.model,
-        fallbacks=_fallbacks(body),
-        source="gateway",
-    )
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    model_name = f"{ref.provider}/{ref.model}"
-    if body.get("stream"):
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        stream = _sse(instance, llm_request, completion_id, model_name, include_usage)
-        response = StreamingHttpResponse(stream, content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
+    call = chat_call(workspace=request.workspace, body=body)
+    if call.stream:
+        response = StreamingHttpResponse(chat_stream(call), content_type="text/event-stream")
+        for name, value in STREAM_HEADERS.items():
+            response[name] = value
         return response
-    result = await instance.invoke_llm(llm_request)
+    return await chat_completion(call)
+
+
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    """A validated /v1/chat/completions request, ready to run (shared by the Django view
+    and the raw-ASGI fast path in gateway_asgi)."""
+
+    instance: ModelInstance
+    request: LLMRequest
+    completion_id: str
+    model_name: str
+    stream: bool
+    include_usage: bool
+
+
+def chat_call(*, workspace, body: dict) -> ChatCall:
+    """Validate a request body; GatewayError / InvokeError (both DomainErrors) say why not.
+    Touches neither the database nor the network."""
+    ref = ModelRef.parse(str(body.get("model", "")))
+    try:
+        llm_request = _llm_request(body, ref.model)
+        fallbacks = _fallbacks(body)
+        stream_options = body.get("stream_options") or {}
+        include_usage = bool(stream_options.get("include_usage"))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise GatewayError(f"Malformed request: {exc}") from exc
+    return ChatCall(
+        instance=ModelInstance(
+            workspace=workspace,
+            provider=ref.provider,
+            model=ref.model,
+            fallbacks=fallbacks,
+            source="gateway",
+        ),
+        request=llm_request,
+        completion_id=f"chatcmpl-{uuid.uuid4().hex}",
+        model_name=f"{ref.provider}/{ref.model}",
+        stream=bool(body.get("stream")),
+        include_usage=include_usage,
+    )
+
+
+async def chat_completion(call: ChatCall) -> dict:
+    result = await call.instance.invoke_llm(call.request)
     message: dict = {"role": "assistant", "content": result.text or None}
     if result.tool_calls:
         message["tool_calls"] = [
@@ -261,10 +301,10 @@ async def chat_completions(request):
             for c in result.tool_calls
         ]
     return {
-        "id": completion_id,
+        "id": call.completion_id,
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": model_name,
+        "model": call.model_name,
         "choices": [{"index": 0, "message": message, "finish_reason": result.finish_reason}],
         "usage": _usage(result.usage),
     }
@@ -278,54 +318,80 @@ def _usage(usage) -> dict:
     }
 
 
-async def _sse(
-    instance, llm_request, completion_id, model_name, include_usage
-) -> AsyncIterator[bytes]:
-    created = int(time.time())
+class ChunkEncoder:
+    """chat.completion.chunk SSE frames. Everything but the delta is the same in every
+    chunk of a stream, so it is encoded once and each token costs one small dumps."""
 
-    def chunk(delta: dict | None, finish: str | None = None, usage=None) -> bytes:
-        data = {
+    def __init__(self, completion_id: str, model_name: str):
+        head = {
             "id": completion_id,
             "object": "chat.completion.chunk",
-            "created": created,
+            "created": int(time.time()),
             "model": model_name,
-            "choices": []
-            if delta is None
-            else [{"index": 0, "delta": delta, "finish_reason": finish}],
         }
-        if usage is not None:
-            data["usage"] = _usage(usage)
-        return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+        self.head = b"data: " + orjson.dumps(head)[:-1] + b',"choices":'
 
-    def frames(event) -> bytes:
-        nonlocal usage
+    def delta(self, delta: dict, finish: str | None = None) -> bytes:
+        choice = orjson.dumps({"index": 0, "delta": delta, "finish_reason": finish})
+        return self.head + b"[" + choice + b"]}\n\n"
+
+    def text(self, text: str) -> bytes:
+        return (
+            self.head
+            + b'[{"index":0,"delta":{"content":'
+            + orjson.dumps(text)
+            + b'},"finish_reason":null}]}\n\n'
+        )
+
+    def usage(self, usage) -> bytes:
+        return self.head + b'[],"usage":' + orjson.dumps(_usage(usage)) + b"}\n\n"
+
+    def event(self, event) -> bytes:
+        """The frame for one runtime event (b"" for those that make none)."""
         if isinstance(event, TextDelta):
-            return chunk({"content": event.text})
+            return self.text(event.text)
         if isinstance(event, ToolCallDelta):
             call: dict = {"index": event.index, "function": {"arguments": event.arguments}}
             if event.id:
                 call["id"], call["type"] = event.id, "function"
             if event.name:
                 call["function"]["name"] = event.name
-            return chunk({"tool_calls": [call]})
+            return self.delta({"tool_calls": [call]})
         if isinstance(event, Finish):
-            return chunk({}, finish=event.reason)
-        if isinstance(event, UsageEvent):
-            usage = event.usage
+            return self.delta({}, finish=event.reason)
         return b""
 
-    yield chunk({"role": "assistant", "content": ""})
+
+DONE = b"data: [DONE]\n\n"
+
+
+def error_frame(exc: DomainError) -> bytes:
+    error = {"message": str(exc), "type": "api_error", "param": None, "code": exc.code}
+    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
+
+
+async def chat_stream(call: ChatCall) -> AsyncIterator[bytes]:
+    """The SSE body: a role chunk at once, then each batch of events as one write, an
+    error in the stream's own terms if the model fails mid-way, then [DONE]."""
+    encode = ChunkEncoder(call.completion_id, call.model_name)
+    yield encode.delta({"role": "assistant", "content": ""})
     usage = None
     try:
-        async for batch in batched(instance.stream_llm(llm_request)):
-            yield b"".join(frames(event) for event in batch)
+        async for batch in batched(call.instance.stream_llm(call.request)):
+            frames = []
+            for event in batch:
+                if isinstance(event, UsageEvent):
+                    usage = event.usage
+                else:
+                    frames.append(encode.event(event))
+            if frames:
+                yield b"".join(frames)
     except DomainError as exc:
-        error = {"message": str(exc), "type": "api_error", "param": None, "code": exc.code}
-        yield b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
+        yield error_frame(exc)
     else:
-        if include_usage and usage is not None:
-            yield chunk(None, usage=usage)
-    yield b"data: [DONE]\n\n"
+        if call.include_usage and usage is not None:
+            yield encode.usage(usage)
+    yield DONE
 
 
 _END = object()

@@ -78,3 +78,45 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
   field.form.requestSubmit();
 });
+
+// ==== Knowledge: drag and drop files onto <div data-dropzone> with a file input inside ====
+function listDroppedFiles(zone) {
+  const input = zone.querySelector("input[type=file]");
+  const list = zone.querySelector("[data-dropzone-files]");
+  if (!input || !list) return;
+  list.replaceChildren(
+    ...[...input.files].map((file) => {
+      const item = document.createElement("li");
+      item.textContent = `${file.name} (${Math.max(1, Math.round(file.size / 1024))} KB)`;
+      return item;
+    }),
+  );
+}
+
+document.addEventListener("dragover", (event) => {
+  const zone = event.target.closest && event.target.closest("[data-dropzone]");
+  if (!zone) return;
+  event.preventDefault();
+  zone.classList.add("is-over");
+});
+document.addEventListener("dragleave", (event) => {
+  const zone = event.target.closest && event.target.closest("[data-dropzone]");
+  if (zone) zone.classList.remove("is-over");
+});
+document.addEventListener("drop", (event) => {
+  const zone = event.target.closest && event.target.closest("[data-dropzone]");
+  if (!zone) return;
+  event.preventDefault();
+  zone.classList.remove("is-over");
+  const input = zone.querySelector("input[type=file]");
+  if (!input || !event.dataTransfer) return;
+  // Add the dropped files to those already chosen.
+  const merged = new DataTransfer();
+  for (const file of [...input.files, ...event.dataTransfer.files]) merged.items.add(file);
+  input.files = merged.files;
+  listDroppedFiles(zone);
+});
+document.addEventListener("change", (event) => {
+  const zone = event.target.closest && event.target.closest("[data-dropzone]");
+  if (zone && event.target.type === "file") listDroppedFiles(zone);
+});

@@ -25,7 +25,7 @@ from email import policy
 from email.parser import BytesParser
 
 from tests.fakes.server import FakeProvider, Handler, Reply, Request
-from tests.fakes.word_vectors import word_vector
+from tests.fakes.word_vectors import topic_vector, word_vector
 
 CREATED = 1_715_367_049  # a fixed Unix time, so replies are byte-for-byte repeatable
 DEFAULT_MODELS = (
@@ -289,7 +289,8 @@ class FakeOpenAI(FakeProvider):
     the stream knobs: `stream_usage=False` ignores stream_options (as some compatible
     servers do), `send_done=False` ends without `data: [DONE]`, `drop_after=n` cuts the
     connection after n chunks. `embeddings="words"` serves vectors where texts sharing
-    words are close (tests/fakes/word_vectors.py) instead of unrelated hash-seeded ones."""
+    words are close (tests/fakes/word_vectors.py) instead of unrelated hash-seeded ones;
+    "topics" adds shared subject directions, closer to a real model's geometry."""
 
     def __init__(
         self,
@@ -304,8 +305,8 @@ class FakeOpenAI(FakeProvider):
         embeddings: str = "hash",
     ):
         super().__init__()
-        if embeddings not in ("hash", "words"):
-            raise ValueError("embeddings is 'hash' (unrelated vectors) or 'words' (related)")
+        if embeddings not in ("hash", "words", "topics"):
+            raise ValueError("embeddings is 'hash' (unrelated), 'words' or 'topics' (related)")
         self.api_key = api_key  # None: a keyless local server that accepts anything
         self.models = list(models)
         self.embedding_dimension = embedding_dimension
@@ -535,6 +536,8 @@ class FakeOpenAI(FakeProvider):
         for index, text in enumerate(texts):
             if self.embedding_kind == "words":
                 vector = word_vector(text, dimension)
+            elif self.embedding_kind == "topics":
+                vector = topic_vector(text, dimension)
             else:
                 vector = fake_vector(text, dimension)
             encoded = (

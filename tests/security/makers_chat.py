@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.core.files.base import ContentFile
 
 from apps.chat.config import default_config
-from apps.chat.models import Annotation, App, Conversation, EndUser, Message, UploadFile
+from apps.chat.models import Annotation, App, AppApiKey, Conversation, EndUser, Message, UploadFile
 from apps.chat.services import apps as app_services
 from apps.tenants.models import Role
 from tests.conftest import Team
@@ -75,7 +75,22 @@ def _file(team: Team) -> str:
     return str(found.id)
 
 
+def _app_key(team: Team) -> str:
+    app = _app(team)
+    key = AppApiKey.objects.filter(app=app).first()
+    if key is None:
+        key = AppApiKey.objects.create(
+            workspace=team.workspace,
+            app=app,
+            name="victim app key",
+            prefix="app-victim",
+            key_hash=f"victim-{team.workspace.id}".ljust(64, "0")[:64],
+        )
+    return str(key.id)
+
+
 OBJECT_IN_WORKSPACE: dict[str, Callable[[Team], str]] = {
+    "key_id": _app_key,
     "annotation_id": _annotation,
     "file_id": _file,
     "app_id": lambda team: str(_app(team).id),
@@ -85,4 +100,17 @@ OBJECT_IN_WORKSPACE: dict[str, Callable[[Team], str]] = {
 }
 
 # Routes addressed by a secret token (a public link's code) rather than an object id.
-TOKEN_ROUTES: set[str] = set()
+# The public web app's routes are walked on their own in tests/chat/test_webapp_isolation.py.
+TOKEN_ROUTES: set[str] = {
+    "chat/<str:code>",
+    "chat/<str:code>/conversations/<uuid:conversation_id>",
+    "chat/<str:code>/conversations/<uuid:conversation_id>/rename",
+    "chat/<str:code>/conversations/<uuid:conversation_id>/delete",
+    "chat/<str:code>/messages/<uuid:message_id>/feedback",
+    "completion/<str:code>",
+    "completion/<str:code>/saved",
+    "completion/<str:code>/saved/<uuid:message_id>/remove",
+    "completion/<str:code>/batch",
+    "completion/<str:code>/batch/<uuid:batch_id>",
+    "completion/<str:code>/batch/<uuid:batch_id>/results.csv",
+}

@@ -6,6 +6,7 @@ from django.test import Client
 
 from apps.chat.keys import app_api_key_create
 from apps.chat.services import apps as app_services
+from apps.datasets.models import Segment
 from apps.providers import services
 from apps.providers.models import CredentialSet, ProviderConfig
 from apps.tenants.models import ApiKey, ApiKeyScope, Invitation, Membership, Role
@@ -37,6 +38,11 @@ def _snapshot(team):
         "credential_sets": sorted(
             CredentialSet.objects.for_workspace(team.workspace).values_list("name", "enabled")
         ),
+        "knowledge": sorted(
+            Segment.objects.for_workspace(team.workspace).values_list(
+                "dataset__name", "document__name", "document__enabled", "content", "enabled"
+            )
+        ),
     }
 
 
@@ -64,6 +70,9 @@ def test_another_workspace_cannot_reach_anything_by_id(team, other_team):
     _, attacker_gateway = api_key_create(
         actor=attacker_owner, name="gateway", scope=ApiKeyScope.GATEWAY
     )
+    _, attacker_dataset = api_key_create(
+        actor=attacker_owner, name="knowledge", scope=ApiKeyScope.DATASET
+    )
     services.provider_credentials_save(
         actor=team.members[Role.OWNER],
         provider="openai",
@@ -83,6 +92,7 @@ def test_another_workspace_cannot_reach_anything_by_id(team, other_team):
                 ("api key", Client(headers={"Authorization": f"Bearer {attacker_key}"})),
                 ("gateway key", Client(headers={"Authorization": f"Bearer {attacker_gateway}"})),
                 ("app key", Client(headers={"Authorization": f"Bearer {attacker_app_key}"})),
+                ("dataset key", Client(headers={"Authorization": f"Bearer {attacker_dataset}"})),
             ):
                 if how == "app key":  # the Service API wants its `user` before it looks
                     response = getattr(client, method)(

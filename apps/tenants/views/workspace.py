@@ -22,6 +22,8 @@ from apps.tenants.permissions import can
 
 @workspace_view()
 def home_view(request):
+    if not can(request.membership.role, "apps.use"):  # dataset operators: knowledge only
+        return redirect("knowledge")
     return redirect("apps")
 
 

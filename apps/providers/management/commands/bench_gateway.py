@@ -9,7 +9,6 @@ workspace whose OpenAI credentials point at the fake."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import socket
@@ -23,6 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.providers import services
+from apps.providers.management.sse_client import SSEClient, StreamFailed
 from apps.tenants.models import ApiKeyScope, Membership, Role, User
 from apps.tenants.services import api_key_create, user_create
 
@@ -56,42 +56,33 @@ def _ms(values: list[float], q: float) -> str:
     return f"{_pct(values, q) * 1000:7.2f} ms"
 
 
-async def _one_stream(client: httpx.AsyncClient, url: str, key: str, model: str):
-    body = {
+def _body(model: str) -> dict:
+    return {
         "model": model,
         "messages": [{"role": "user", "content": PROMPT}],
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    started = time.perf_counter()
-    ttft, deltas = None, 0
-    async with client.stream(
-        "POST", url, json=body, headers={"Authorization": f"Bearer {key}"}
-    ) as response:
-        if response.status_code != 200:
-            raise CommandError(f"{url}: {response.status_code} {await response.aread()}")
-        async for line in response.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[6:])
-            if chunk.get("choices") and chunk["choices"][0]["delta"].get("content"):
-                deltas += 1
-                if ttft is None:
-                    ttft = time.perf_counter() - started
-    return ttft, time.perf_counter() - started, deltas
 
 
 async def _run(url: str, key: str, model: str, concurrency: int, rounds: int):
-    limits = httpx.Limits(max_connections=concurrency + 8, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        await _one_stream(client, url, key, model)  # warm up connections and caches
+    client = SSEClient(url, key)
+    body = _body(model)
+    try:
+        # Warm up: open every connection and fill the caches, off the clock.
+        await client.open(concurrency)
+        await asyncio.gather(*(client.stream(body) for _ in range(concurrency)))
         results = []
         started = time.perf_counter()
         for _ in range(rounds):
-            results += await asyncio.gather(
-                *(_one_stream(client, url, key, model) for _ in range(concurrency))
-            )
+            results += await asyncio.gather(*(client.stream(body) for _ in range(concurrency)))
         wall = time.perf_counter() - started
+    except StreamFailed as exc:
+        raise CommandError(f"{url}: {exc}") from exc
+    finally:
+        client.close()
+    if any(r[0] is None for r in results):
+        raise CommandError(f"{url}: a stream sent no content")
     ttfts = [r[0] for r in results]
     totals = [r[1] for r in results]
     return ttfts, totals, sum(r[2] for r in results) / wall

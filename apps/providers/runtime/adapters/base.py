@@ -20,6 +20,7 @@ from typing import ClassVar
 from urllib.parse import unquote_to_bytes
 
 import httpx
+import orjson
 
 from apps.providers.runtime import errors
 from apps.providers.runtime.types import (
@@ -192,7 +193,7 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]
     A stream cut off mid-way raises InvokeConnectionError, never a silent end."""
     event, data = "message", []
     with stream_errors():
-        async for line in response.aiter_lines():
+        async for line in _lines(response):
             if not line:
                 if data:
                     yield event, "\n".join(data)
@@ -205,6 +206,24 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]
                 data.append(line[5:].removeprefix(" "))
         if data:
             yield event, "\n".join(data)
+
+
+async def _lines(response: httpx.Response) -> AsyncIterator[str]:
+    """The body's lines (ended by LF, CRLF or CR), split from the bytes and decoded one
+    by one: what httpx's aiter_lines does, at a fraction of the cost per network read,
+    which on a stream of tokens is the cost per token."""
+    pending = b""
+    async for chunk in response.aiter_bytes():
+        pending += chunk
+        # A CR at the very end may be the first half of a CRLF: it waits for more.
+        end = len(pending) - 1 if pending.endswith(b"\r") else len(pending)
+        cut = max(pending.rfind(b"\n", 0, end), pending.rfind(b"\r", 0, end)) + 1
+        if cut:
+            for raw in pending[:cut].splitlines():
+                yield raw.decode("utf-8", "replace")
+            pending = pending[cut:]
+    for raw in pending.splitlines():
+        yield raw.decode("utf-8", "replace")
 
 
 async def ndjson_lines(response: httpx.Response) -> AsyncIterator[dict]:
@@ -230,11 +249,14 @@ def event_json(data: str) -> dict:
     """One stream event's JSON object ({} for any other JSON value); a malformed one means
     the stream is broken."""
     try:
-        value = json.loads(data)
-    except ValueError as exc:
-        raise errors.InvokeConnectionError(
-            "The provider sent a malformed event", provider_message=data[:200]
-        ) from exc
+        value = orjson.loads(data)
+    except ValueError:
+        try:  # what orjson refuses but Python reads (NaN, huge integers)
+            value = json.loads(data)
+        except ValueError as exc:
+            raise errors.InvokeConnectionError(
+                "The provider sent a malformed event", provider_message=data[:200]
+            ) from exc
     return value if isinstance(value, dict) else {}
 
 

@@ -1,0 +1,53 @@
+"""Replacing a document's content in place (the Knowledge API's update-by-text and
+update-by-file): the same document id, a new stored file, then a re-index through the
+document services. The old chunks stay searchable until the new ones replace them."""
+
+from __future__ import annotations
+
+from django.core.files.base import File
+from django.db import transaction
+
+from apps.core.errors import DomainError
+from apps.datasets.models import Document
+from apps.datasets.services import documents
+from apps.tenants.models import Membership
+
+
+def document_update_content(
+    *,
+    actor: Membership,
+    document: Document,
+    name: str | None = None,
+    text: str | None = None,
+    file: File | None = None,
+    process_rule: dict | None = None,
+) -> Document:
+    """Rename the document and/or replace its text or file, then index it again. Only a
+    rename (no new content, no new rule) does not re-index."""
+    documents.require_manage(actor, document.dataset)
+    data, stored_name = None, None
+    if file is not None:
+        data = documents._read_checked(file)
+        stored_name = documents._file_name(file)
+    elif text is not None:
+        if not text.strip():
+            raise DomainError("The text is empty: paste something to index.", code="empty_text")
+        data = text.encode()
+        documents._check_size("The text", len(data))
+        stored_name = "text.txt"
+    old_file = document.file.name if document.file else ""
+    with transaction.atomic():
+        if name is not None:
+            document.name = documents._clean_name(name)
+            document.save(update_fields=["name", "updated_at"])
+        elif file is not None and stored_name:
+            document.name = stored_name
+            document.save(update_fields=["name", "updated_at"])
+        if data is not None:
+            documents._save_file(document, stored_name, data)
+    if data is not None and old_file and old_file != document.file.name:
+        transaction.on_commit(lambda: documents._delete_file(old_file))
+    if data is not None or process_rule is not None:
+        documents.document_reindex(actor=actor, document=document, process_rule=process_rule)
+    document.refresh_from_db()
+    return document

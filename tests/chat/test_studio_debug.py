@@ -1,0 +1,114 @@
+"""The studio's preview socket: editors of the app's workspace only; it runs the
+configuration sent from the page, unsaved, and refuses one that a save would refuse."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+
+from apps.chat.config import default_config
+from apps.chat.models import FromSource, Message
+from apps.chat.services import apps as app_services
+from apps.tenants.models import Role
+from tests.providers.conftest import fake_openai, openai_ready  # noqa: F401 - fixtures
+
+pytest.importorskip("apps.chat.consumers", reason="the web app's consumer is not in this build")
+from apps.chat.debug_consumer import StudioDebugConsumer  # noqa: E402
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def app(openai_ready):  # noqa: F811 - the imported fixture
+    config = default_config("chat", provider="openai", model="gpt-4o-mini")
+    return app_services.app_create(
+        actor=openai_ready.members[Role.EDITOR], name="Preview me", mode="chat", config=config
+    )
+
+
+def page_form(**changes) -> dict:
+    """What the htmx ws extension sends: the preview's form plus the config form."""
+    data = {
+        "action": "send",
+        "conversation_id": "",
+        "query": "is this forbidden?",
+        "model": "openai/gpt-4o-mini",
+        "pre_prompt": "You are terse.",
+        "annotation_score_threshold": "0.9",
+        "HEADERS": {},
+    }
+    data.update(changes)
+    return data
+
+
+def talk(user, app_id, messages: list[dict], *, until: str = 'data-status="normal"'):
+    """Connect as `user`, send each message, collect frames until `until` shows up.
+    Returns (connected, frames)."""
+
+    async def go():
+        communicator = WebsocketCommunicator(
+            StudioDebugConsumer.as_asgi(), f"/ws/studio/{app_id}/debug/"
+        )
+        communicator.scope["user"] = user
+        communicator.scope["url_route"] = {"kwargs": {"app_id": str(app_id)}}
+        connected, _ = await communicator.connect(timeout=10)
+        frames: list[str] = []
+        if connected:
+            for message in messages:
+                await communicator.send_to(text_data=json.dumps(message))
+            while not any(until in frame for frame in frames):
+                frames.append(await communicator.receive_from(timeout=20))
+        await communicator.disconnect()
+        return connected, frames
+
+    return async_to_sync(go)()
+
+
+def test_only_editors_of_the_workspace_connect(app, openai_ready, other_team):  # noqa: F811
+    for role, allowed in (
+        (Role.EDITOR, True),
+        (Role.NORMAL, False),
+        (Role.DATASET_OPERATOR, False),
+    ):
+        connected, _ = talk(openai_ready.members[role].user, app.id, [])
+        assert connected is allowed, role
+    stranger, _ = talk(other_team.owner, app.id, [])
+    assert stranger is False
+    malformed, _ = talk(openai_ready.members[Role.OWNER].user, "not-an-id", [])
+    assert malformed is False
+
+
+def test_the_preview_runs_the_unsaved_configuration(app, openai_ready):  # noqa: F811
+    editor = openai_ready.members[Role.EDITOR].user
+    unsaved = page_form(
+        moderation_enabled="true",
+        moderation_type="keywords",
+        moderation_keywords="forbidden",
+        moderation_inputs_enabled="true",
+        moderation_inputs_preset="Not here, please.",
+    )
+    connected, frames = talk(editor, app.id, [unsaved])
+    assert connected
+    text = "".join(frames)
+    assert "Not here, please." in text and "You said" not in text
+    app.refresh_from_db()
+    assert app.config["sensitive_word_avoidance"]["enabled"] is False  # nothing was saved
+    message = Message.objects.get(app=app)
+    assert message.from_source == FromSource.DEBUGGER and message.user == editor
+
+    # The same question with the saved configuration reaches the model.
+    _, frames = talk(editor, app.id, [page_form()])
+    assert "You said: is this forbidden?" in "".join(frames)
+
+
+def test_a_configuration_a_save_would_refuse_is_not_run(app, openai_ready):  # noqa: F811
+    editor = openai_ready.members[Role.EDITOR].user
+    bad = page_form(pre_prompt="About {{planet}}")
+    connected, frames = talk(editor, app.id, [bad], until="chat-error")
+    assert connected
+    assert "The preview cannot run this configuration" in frames[-1]
+    assert "{{planet}}" in frames[-1]
+    assert not Message.objects.filter(app=app).exists()
