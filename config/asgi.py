@@ -13,6 +13,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.urls import path  # noqa: E402
 
 from apps.chat.consumers import WebAppConsumer  # noqa: E402
+from apps.chat.debug_consumer import StudioDebugConsumer  # noqa: E402
 from apps.core.api_handler import route_http  # noqa: E402
 from apps.providers.consumers import PlaygroundConsumer  # noqa: E402
 from apps.providers.gateway_asgi import with_fast_chat_completions  # noqa: E402
@@ -20,6 +21,7 @@ from apps.providers.gateway_asgi import with_fast_chat_completions  # noqa: E402
 websocket_urlpatterns = [
     path("ws/playground/", PlaygroundConsumer.as_asgi()),
     path("ws/webapp/<str:code>/", WebAppConsumer.as_asgi()),
+    path("ws/studio/<str:app_id>/debug/", StudioDebugConsumer.as_asgi()),
 ]
 
 application = ProtocolTypeRouter(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from contextlib import suppress
 from dataclasses import dataclass
 from urllib.parse import parse_qs
@@ -30,8 +31,18 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from apps.chat import visitors
-from apps.chat.models import App, AppMode, EndUser, FromSource, Message, MessageStatus
+from apps.chat import generation, visitors
+from apps.chat.generation.events import AnswerChunk, AnswerReplaced
+from apps.chat.markdown import render_markdown
+from apps.chat.models import (
+    App,
+    AppMode,
+    Conversation,
+    EndUser,
+    FromSource,
+    Message,
+    MessageStatus,
+)
 from apps.chat.visitors import Visitor
 from apps.core.errors import DomainError, NotFound
 from apps.core.offload import offload
@@ -40,6 +51,7 @@ from apps.providers.consumers import TextBatcher
 logger = logging.getLogger(__name__)
 
 FRAME_INTERVAL = 0.03  # seconds between two sends of the same answer
+RENDER_SHARE = 5  # a frame's render time, times this, is the least time until the next
 MAX_WATCHED = 8  # messages a socket follows at once
 TURN_TEMPLATE = "chat/_webapp_turn.html"
 RESULT_TEMPLATE = "chat/_webapp_result.html"
@@ -77,14 +89,26 @@ CLEAR_ERROR = '<div id="chat-error" class="chat-error" hx-swap-oob="true"></div>
 
 def answer_fragment(message_id, answer: str) -> str:
     """The answer so far, as sanitised HTML, swapped into the turn's answer element."""
-    from apps.chat.markdown import render_markdown
-
     return format_html(
         '<div id="answer-{}" hx-swap-oob="innerHTML">{}</div>',
         message_id,
         # Sanitised by render_markdown: no raw HTML of the model's survives it.
         mark_safe(render_markdown(answer)),  # noqa: S308
     )
+
+
+@dataclass
+class PendingTurn:
+    """A turn that has just started, as the templates need it before it is read back."""
+
+    pk: str
+    query: str
+    status: str = MessageStatus.RUNNING
+    answer: str = ""
+    error: str = ""
+    suggested_questions: tuple = ()
+    user_rating: str = ""
+    task_id: str = ""
 
 
 class WebAppConsumer(AsyncWebsocketConsumer):
@@ -161,8 +185,6 @@ class WebAppConsumer(AsyncWebsocketConsumer):
             raise NotFound("No such conversation.")
 
     def _conversations(self):
-        from apps.chat.models import Conversation
-
         return Conversation.objects.for_workspace(self.actor.app.workspace_id).filter(
             app=self.actor.app, end_user=self.actor.end_user
         )
@@ -176,7 +198,7 @@ class WebAppConsumer(AsyncWebsocketConsumer):
         """The page's running messages, and any turn the conversation started since."""
         ids: list[str] = []
         for message_id in asked:
-            with suppress(Exception):  # a malformed id is simply not watched
+            with suppress(ValueError, ValidationError):  # a malformed id is not watched
                 if self._messages().filter(pk=message_id).exists():
                     ids.append(message_id)
         if self.conversation_id:
@@ -257,10 +279,8 @@ class WebAppConsumer(AsyncWebsocketConsumer):
 
     async def _stop(self) -> None:
         task_ids = await offload(self._running_tasks)()
-        from apps.chat import generation  # the pipeline; imported where it is used
-
         for task_id in task_ids:
-            await _maybe_await(generation.stop(task_id))
+            await generation.stop(task_id)
 
     def _running_tasks(self) -> list[str]:
         running = self._messages().filter(status=MessageStatus.RUNNING)
@@ -272,33 +292,36 @@ class WebAppConsumer(AsyncWebsocketConsumer):
 
     # --- Starting and following turns ----------------------------------------------------------
     async def _start(self, *, replaces: str | None = None, **request) -> None:
-        from apps.chat import generation  # the pipeline; imported where it is used
-
-        run = await _maybe_await(
-            generation.start(
-                app=self.actor.app,
-                from_source=self.actor.from_source,
-                end_user=self.actor.end_user,
-                user=self.actor.user,
-                files=[],
-                **request,
-            )
+        run = await generation.start(
+            app=self.actor.app,
+            from_source=self.actor.from_source,
+            end_user=self.actor.end_user,
+            user=self.actor.user,
+            files=[],
+            **request,
         )
         await self.send(CLEAR_ERROR)
-        message_id = str(run.message_id)
         conversation_id = str(run.conversation_id) if run.conversation_id else None
-        if conversation_id and conversation_id != self.conversation_id:
+        event = {
+            "type": "run.started",
+            "message_id": str(run.message_id),
+            "task_id": str(run.task_id),
+            "query": request.get("query") or "",
+            "replaces": replaces,
+        }
+        new_conversation = conversation_id and conversation_id != self.conversation_id
+        if new_conversation:
             if self.conversation_id and self.channel_layer is not None:
                 await self.channel_layer.group_discard(
                     group_name(self.conversation_id), self.channel_name
                 )
             await self._join(conversation_id)
-            await self.send(await offload(self._new_conversation_fragments)(conversation_id))
-        event = {"type": "run.started", "message_id": message_id, "replaces": replaces}
         if conversation_id and self.channel_layer is not None:
             await self.channel_layer.group_send(group_name(conversation_id), event)
         else:
             await self.run_started(event)
+        if new_conversation:
+            await self.send(await offload(self._new_conversation_fragments)(conversation_id))
 
     def _new_conversation_fragments(self, conversation_id: str) -> str:
         conversation = self._conversations().get(pk=conversation_id)
@@ -308,11 +331,12 @@ class WebAppConsumer(AsyncWebsocketConsumer):
         )
 
     async def run_started(self, event: dict) -> None:
-        """A turn began in this conversation (from this socket or another tab)."""
-        message_id = event["message_id"]
-        message = await offload(self._message_for_page)(message_id)
-        if message is None:
-            return
+        """A turn began in this conversation (from this socket or another tab). Only sockets
+        that passed the conversation check are in its group; the turn is drawn from the
+        event, without a database read, so the first words are not kept waiting."""
+        message = PendingTurn(
+            pk=event["message_id"], query=event.get("query") or "", task_id=event["task_id"]
+        )
         turn = self._render(message, oob="")
         if self.actor.chat:
             # An oob swap other than "true" inserts the element's children: so a wrapper.
@@ -320,9 +344,9 @@ class WebAppConsumer(AsyncWebsocketConsumer):
             where = f"outerHTML:#turn-{replaces}" if replaces else "beforeend:#chat-thread"
             turn = format_html('<div hx-swap-oob="{}">{}</div>', where, mark_safe(turn))  # noqa: S308
         await self.send(turn)
-        await self._watch(message_id, message=message)
+        await self._watch(message.pk, message=message)
 
-    async def _watch(self, message_id: str, message: Message | None = None) -> None:
+    async def _watch(self, message_id: str, message: Message | PendingTurn | None = None) -> None:
         if message_id in self.watching or len(self.watching) >= MAX_WATCHED:
             return
         if message is None:
@@ -336,16 +360,19 @@ class WebAppConsumer(AsyncWebsocketConsumer):
         self.watching[message_id] = task
         task.add_done_callback(lambda _: self.watching.pop(message_id, None))
 
-    async def _follow(self, message: Message) -> None:
-        from apps.chat import generation  # the pipeline; imported where it is used
-        from apps.chat.generation.events import AnswerChunk, AnswerReplaced
-
+    async def _follow(self, message: Message | PendingTurn) -> None:
         answer = ""
 
         async def send_text(delta: str) -> None:
             nonlocal answer
             answer += delta
-            await self.send(answer_fragment(message.pk, answer))
+            started = time.perf_counter()
+            fragment = answer_fragment(message.pk, answer)
+            spent = time.perf_counter() - started
+            await self.send(fragment)
+            # A long answer costs more to render each frame: send it less often, so Markdown
+            # never takes more than about a fifth of the time (the rest piles up meanwhile).
+            await asyncio.sleep(max(0.0, RENDER_SHARE * spent - FRAME_INTERVAL))
 
         batcher = TextBatcher(send_text, interval=FRAME_INTERVAL)
         try:
@@ -382,10 +409,3 @@ class WebAppConsumer(AsyncWebsocketConsumer):
             TURN_TEMPLATE,
             {"turn": message, "oob": oob, "base_path": self.actor.base_path},
         )
-
-
-async def _maybe_await(value):
-    """The pipeline's calls may be sync or async."""
-    if asyncio.iscoroutine(value):
-        return await value
-    return value

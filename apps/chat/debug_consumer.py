@@ -62,7 +62,7 @@ class StudioDebugConsumer(WebAppConsumer):
         if app is None:
             raise NotFound("This app was deleted.")
         self.actor = replace(self.actor, app=app)  # the latest name, mode and limits
-        result = ConfigForm(app=app, workspace=app.workspace, data=data).read()
+        result = ConfigForm(app=app, membership=self.membership, data=data).read()
         if not result.valid:
             first = next(iter(result.errors.values()))
             raise DomainError(CONFIG_ERROR.format(first))

@@ -5,8 +5,9 @@ Orrery does."""
 
 from __future__ import annotations
 
+from html import escape
+
 from django.templatetags.static import static
-from django.utils.html import format_html
 
 from apps.chat.models import App
 from apps.chat.visitors import site_path
@@ -16,16 +17,13 @@ def embed_snippets(*, app: App, site_url: str) -> dict[str, str]:
     """{"url", "iframe", "script"}: plain text, for a builder to copy (escape on display)."""
     base = site_url.rstrip("/")
     url = base + site_path(app)
-    iframe = format_html(
-        '<iframe src="{}" style="width: 100%; height: 100%; min-height: 700px" '
-        'frameborder="0" allow="clipboard-write" title="{}"></iframe>',
-        url,
-        app.name,
+    # Plain strings, not SafeStrings: a page shows them as text to copy, never as HTML.
+    iframe = (
+        f'<iframe src="{escape(url)}" style="width: 100%; height: 100%; min-height: 700px" '
+        f'frameborder="0" allow="clipboard-write" title="{escape(app.name)}"></iframe>'
     )
-    script = format_html(
-        '<script src="{}" data-orrery-chat="{}" data-orrery-label="{}" defer></script>',
-        base + static("js/embed.js"),
-        url,
-        f"Chat with {app.name}",
+    script = (
+        f'<script src="{escape(base + static("js/embed.js"))}" data-orrery-chat="{escape(url)}" '
+        f'data-orrery-label="{escape("Chat with " + app.name)}" defer></script>'
     )
-    return {"url": url, "iframe": str(iframe), "script": str(script)}
+    return {"url": url, "iframe": iframe, "script": script}

@@ -22,6 +22,7 @@ def message_log(
     feedback: str = "",
     start: dt.date | None = None,
     end: dt.date | None = None,
+    conversation_id=None,
 ) -> QuerySet[Message]:
     """The app's messages, newest first. `feedback` is like, dislike or none (no rating
     from anyone); `start` and `end` are days in the current time zone, both included."""
@@ -32,6 +33,8 @@ def message_log(
         .prefetch_related("feedbacks")
         .order_by("-created_at")
     )
+    if conversation_id:
+        messages = messages.filter(conversation_id=conversation_id)
     if q:
         messages = messages.filter(
             Q(query__icontains=q) | Q(answer__icontains=q) | Q(conversation__name__icontains=q)

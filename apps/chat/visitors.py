@@ -19,12 +19,14 @@ from django.db.models import QuerySet
 
 from apps.chat.models import App, AppMode, Conversation, EndUser, Message, MessageFeedback
 from apps.chat.services.end_users import end_user_get_or_create
-from apps.core.errors import NotFound, PermissionDenied
+from apps.core import ratelimit
+from apps.core.errors import NotFound, PermissionDenied, RateLimited
 from apps.tenants.models import Membership
 
 VISITOR_HEADER = "X-Orrery-Visitor"
 VISITOR_PARAM = "visitor"
 _SALT = "orrery.chat.visitor"
+NEW_VISITORS = 120  # new visitors a minute from one address
 CHAT_MODES = (AppMode.CHAT, AppMode.AGENT_CHAT, AppMode.ADVANCED_CHAT)
 
 
@@ -84,7 +86,9 @@ def _from_token(app: App, token: str) -> EndUser | None:
     return EndUser.objects.for_workspace(app.workspace).filter(app=app, pk=end_user_id).first()
 
 
-def visitor_resolve(*, app: App, session, user=None, token: str = "", create: bool = True):
+def visitor_resolve(
+    *, app: App, session, user=None, token: str = "", create: bool = True, client: str = ""
+):
     """The visitor of `app` making this request, made on first visit when `create`.
 
     Returns None when `create` is false and nobody is recognised. Raises LoginRequired or
@@ -108,6 +112,12 @@ def visitor_resolve(*, app: App, session, user=None, token: str = "", create: bo
     if end_user is None:
         if not create:
             return None
+        # Each new browser is a row: a script requesting the link in a loop is slowed down.
+        wait = ratelimit.hit("webapp-visitor", client or "unknown", limit=NEW_VISITORS, window=60)
+        if wait:
+            raise RateLimited(
+                "Too many new visitors from your address: try again soon.", retry_after=wait
+            )
         end_user = end_user_get_or_create(
             app=app,
             source=EndUser.Source.BROWSER,

@@ -124,7 +124,7 @@ class ProcessRuleForm(forms.Form):
     """Dify's process_rule, as a form: automatic, custom, or parent-child."""
 
     mode = forms.ChoiceField(
-        choices=RULE_MODES, initial="automatic", label="Chunking", widget=forms.RadioSelect
+        choices=RULE_MODES, initial="automatic", label="Mode", widget=forms.RadioSelect
     )
     separator = forms.CharField(
         max_length=20,

@@ -24,7 +24,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
@@ -35,12 +35,12 @@ from apps.datasets.embeddings import EmbeddingModel, embed_batch_size, embed_tex
 from apps.datasets.embeddings import embedding_model_for as _embedding_model_for
 from apps.datasets.models import (
     ACTIVE_STATUSES,
-    TEXT_SEARCH_CONFIG,
     DocForm,
     Document,
     IndexingStatus,
     Segment,
 )
+from apps.datasets.text_search import TEXT_SEARCH_CONFIG
 from apps.datasets.vector_index import ensure_vector_index
 
 logger = logging.getLogger(__name__)
@@ -66,46 +66,57 @@ class Outcome:
 # --- Claims -------------------------------------------------------------------------
 
 
+_CLAIM_SQL = """
+UPDATE datasets_document SET
+    indexing_status = %s, claimed_at = %s, attempts = attempts + 1,
+    processing_started_at = %s, parsing_completed_at = NULL, cleaning_completed_at = NULL,
+    splitting_completed_at = NULL, completed_at = NULL, stopped_at = NULL, paused_at = NULL,
+    error = '', completed_segments = 0, total_segments = 0, updated_at = %s
+WHERE id = %s AND indexing_status = %s
+RETURNING attempts
+"""
+
+
 def claim(document_id) -> int | None:
-    """Take a waiting document; returns the run's token, or None if someone else has it."""
+    """Take a waiting document; returns the run's token (its new `attempts`), or None if
+    the document is not waiting (someone else has it, or it was paused or deleted)."""
     now = timezone.now()
-    with transaction.atomic():
-        taken = Document.objects.filter(pk=document_id, indexing_status=S.WAITING).update(
-            indexing_status=S.PARSING,
-            claimed_at=now,
-            attempts=F("attempts") + 1,
-            processing_started_at=now,
-            parsing_completed_at=None,
-            cleaning_completed_at=None,
-            splitting_completed_at=None,
-            completed_at=None,
-            stopped_at=None,
-            paused_at=None,
-            error="",
-            completed_segments=0,
-            total_segments=0,
-            updated_at=now,
-        )
-        if not taken:
-            return None
-        return Document.objects.filter(pk=document_id).values_list("attempts", flat=True).get()
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [S.PARSING, now, now, now, document_id, S.WAITING])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+BRIEF_STEP_SECONDS = 0.5
 
 
 class Run:
     def __init__(self, document_id, token: int):
         self.document_id = document_id
         self.token = token
+        self._written = time.monotonic()  # the claim was the last write
+        self._pending: dict = {}
 
     def _mine(self):
         return Document.objects.filter(
             pk=self.document_id, attempts=self.token, indexing_status__in=ACTIVE_STATUSES
         )
 
-    def advance(self, **fields) -> None:
-        """Record progress (and renew the lease); Superseded if the run lost the row."""
+    def advance(self, *, brief: bool = False, **fields) -> None:
+        """Record progress (and renew the lease); Superseded if the run lost the row.
+
+        A `brief` step (one that usually lasts milliseconds, like cleaning) is written only
+        if the last write is BRIEF_STEP_SECONDS old; otherwise its fields ride along with
+        the next write, so no page could have seen it anyway and a round trip is saved."""
+        moment = time.monotonic()
+        self._pending.update(fields)
+        if brief and moment - self._written < BRIEF_STEP_SECONDS:
+            return
         now = timezone.now()
+        fields, self._pending = self._pending, {}
         if not self._mine().update(claimed_at=now, updated_at=now, **fields):
             raise Superseded()
+        self._written = moment
 
     def fail(self, message: str) -> None:
         now = timezone.now()
@@ -166,13 +177,13 @@ def _index(run: Run, started: float) -> Outcome:
     document = Document.objects.select_related("dataset").get(pk=run.document_id)
     dataset = document.dataset
     text = read_document_text(document)
-    run.advance(indexing_status=S.CLEANING, parsing_completed_at=timezone.now())
+    run.advance(indexing_status=S.CLEANING, parsing_completed_at=timezone.now(), brief=True)
 
     rule, doc_form = chunking.normalize_process_rule(
         document.process_rule or dataset.process_rule or None, doc_form=document.doc_form
     )
     text = clean(text, rule["rules"].get("pre_processing_rules"))
-    run.advance(indexing_status=S.SPLITTING, cleaning_completed_at=timezone.now())
+    run.advance(indexing_status=S.SPLITTING, cleaning_completed_at=timezone.now(), brief=True)
 
     # Cleaning is done; chunk_text cleans again, which is idempotent on clean text.
     chunks = chunking.chunk_text(text, rule, doc_form)
@@ -356,7 +367,7 @@ INSERT INTO datasets_segment (
     embedding_model, search_vector, created_at, updated_at)
 SELECT r.id, %s, %s, %s, r.parent_id, r.position, r.content, '', '[]'::jsonb,
     r.word_count, r.tokens, r.content_hash, true, r.searchable, 0, r.embedding::vector,
-    r.embedding_dim, r.embedding_model, setweight(to_tsvector(%s::regconfig, r.content), 'A'),
+    r.embedding_dim, r.embedding_model, to_tsvector(%s::regconfig, r.content),
     %s, %s
 FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::text[], %s::int[], %s::int[], %s::text[],
             %s::bool[], %s::text[], %s::int[], %s::text[])
@@ -407,25 +418,20 @@ def _vector_text(vector) -> str | None:
     return json.dumps([float(x) for x in vector], separators=(",", ":"))
 
 
-def update_search_vectors(*, document_id=None, segment_ids: Iterable | None = None) -> None:
-    """Fill `search_vector` from content (weight A), answer and keywords (weight B)."""
-    where, params = (
-        ("document_id = %s", [document_id])
-        if document_id
-        else ("id = ANY(%s)", [list(segment_ids or [])])
-    )
+def update_search_vectors(*, segment_ids: Iterable) -> None:
+    """Fill `search_vector` as apps.datasets.text_search defines it: content and answer
+    with the default weight, the chunk's keywords with weight A."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""
+            """
             UPDATE datasets_segment SET search_vector =
-                setweight(to_tsvector(%s::regconfig, content), 'A')
-                || setweight(to_tsvector(%s::regconfig,
-                       answer || ' ' || coalesce(
-                         (SELECT string_agg(value, ' ') FROM jsonb_array_elements_text(keywords)),
-                         '')), 'B')
-            WHERE {where}
-            """,  # noqa: S608 - `where` is one of two fixed strings
-            [TEXT_SEARCH_CONFIG, TEXT_SEARCH_CONFIG, *params],
+                to_tsvector(%s::regconfig, btrim(content || E'\\n' || answer))
+                || setweight(to_tsvector(%s::regconfig, coalesce(
+                     (SELECT string_agg(value, ' ') FROM jsonb_array_elements_text(keywords)),
+                     '')), 'A')
+            WHERE id = ANY(%s)
+            """,
+            [TEXT_SEARCH_CONFIG, TEXT_SEARCH_CONFIG, list(segment_ids)],
         )
 
 

@@ -17,7 +17,7 @@ from django.http import HttpResponse
 from django.urls import register_converter
 from ninja import Router, Schema
 
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, NotFound
 from apps.datasets import hit_testing, selectors, wire
 from apps.datasets.models import Dataset, Document, IndexingTechnique
 from apps.datasets.services import datasets as dataset_services
@@ -328,6 +328,51 @@ for _path, _view in (
         response={200: dict},
         operation_id=f"document_{_path}_alias",
         include_in_schema=False,
+    )
+
+
+def _set_status(request, dataset_id: UUID, action: str) -> dict[str, str]:
+    """PATCH …/documents/status/{enable|disable|archive|un_archive} with
+    {"document_ids": [...]}: every id must be a document of this dataset."""
+    dataset = _dataset(request, dataset_id)
+    ids = _json_body(request).get("document_ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise Invalid("document_ids must be a non-empty list of document ids.")
+    found = [selectors.document_get(dataset=dataset, document_id=_uuid(i)) for i in ids]
+    for document in found:
+        if action in ("enable", "disable"):
+            documents.document_set_enabled(
+                actor=request.membership, document=document, enabled=action == "enable"
+            )
+        else:
+            document_updates.document_set_archived(
+                actor=request.membership, document=document, archived=action == "archive"
+            )
+    return {"result": "success"}
+
+
+def _uuid(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError as exc:
+        raise NotFound("Document not found.") from exc
+
+
+def _status_view(action: str):
+    def view(request, dataset_id: UUID):
+        return _set_status(request, dataset_id, action)
+
+    view.__name__ = f"document_status_{action}"
+    return view
+
+
+for _action in ("enable", "disable", "archive", "un_archive"):
+    router.add_api_operation(
+        f"/datasets/{{uuid:dataset_id}}/documents/status/{_action}",
+        ["PATCH"],
+        _status_view(_action),
+        response={200: dict},
+        operation_id=f"document_status_{_action}",
     )
 
 

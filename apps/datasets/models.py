@@ -91,8 +91,6 @@ ACTIVE_STATUSES = (
     IndexingStatus.SPLITTING,
     IndexingStatus.INDEXING,
 )
-# The text search configuration of Segment.search_vector; queries must use the same one.
-TEXT_SEARCH_CONFIG = "english"
 
 
 class DataSourceType(models.TextChoices):

@@ -44,8 +44,10 @@ _app_chat_handler: AppChatHandler | None = None
 def register_app_chat_handler(handler: AppChatHandler | None) -> None:
     """Let another app answer /v1/chat/completions for bearer tokens starting with
     APP_KEY_PREFIX: `await handler(request, token, body)` with the body parsed as a JSON
-    object. The chat app registers itself (providers must not import chat); None
-    unregisters, and then such tokens get the usual 401."""
+    object. The handler checks the token itself (nothing here has looked it up). The chat
+    app registers itself (providers must not import chat); None unregisters, and then
+    such tokens get the usual 401. The raw-ASGI fast path (gateway_asgi) leaves these
+    tokens to this view."""
     global _app_chat_handler
     _app_chat_handler = handler
 

@@ -120,3 +120,12 @@ document.addEventListener("change", (event) => {
   const zone = event.target.closest && event.target.closest("[data-dropzone]");
   if (zone && event.target.type === "file") listDroppedFiles(zone);
 });
+
+// A live list (data-live-list) skips a poll while one of its menus is open, so the menu
+// is not closed under the pointer; the next poll catches up.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const list = event.detail && event.detail.elt;
+  if (list && list.dataset && "liveList" in list.dataset && list.querySelector("details[open]")) {
+    event.preventDefault();
+  }
+});

@@ -8,7 +8,6 @@ from django.urls import reverse
 
 from apps.chat.models import App, AppApiKey
 from apps.chat.services import apps as app_services
-from apps.chat.views import studio_config
 from apps.providers import services as provider_services
 from apps.tenants.models import Role
 from tests.conftest import client_for
@@ -331,7 +330,9 @@ def test_parameters_follow_the_model_picked(ready):
 def test_the_knowledge_slot_attaches_this_workspaces_datasets(ready, other_team):
     from apps.datasets.models import Dataset
 
-    mine = Dataset.objects.create(workspace=ready.workspace, name="Manuals")
+    mine = Dataset.objects.create(
+        workspace=ready.workspace, name="Manuals", permission="all_team_members"
+    )
     theirs = Dataset.objects.create(workspace=other_team.workspace, name="Their secrets")
     app = make_app(ready)
     client = ready.client(Role.EDITOR)
@@ -371,8 +372,7 @@ def test_publishing_settings_public_link_and_keys(team):
     client = team.client(Role.EDITOR)
     page = client.get(reverse("app_publish", args=[app.id]))
     assert app.site_code.encode() in page.content
-    if studio_config.DEBUG_READY:  # the snippets come with the web app
-        assert b"&lt;iframe" in page.content and b"embed.js" in page.content
+    assert b"&lt;iframe" in page.content and b"embed.js" in page.content
     response = client.post(
         reverse("app_publish", args=[app.id]),
         {
@@ -460,7 +460,9 @@ def test_switched_off_features_keep_their_settings(ready):
 def test_knowledge_retrieval_settings_round_trip_and_are_checked(ready):
     from apps.datasets.models import Dataset
 
-    manuals = Dataset.objects.create(workspace=ready.workspace, name="Manuals")
+    manuals = Dataset.objects.create(
+        workspace=ready.workspace, name="Manuals", permission="all_team_members"
+    )
     app = make_app(ready)
     client = ready.client(Role.EDITOR)
     url = reverse("app_configure", args=[app.id])
@@ -481,3 +483,26 @@ def test_knowledge_retrieval_settings_round_trip_and_are_checked(ready):
     for bad in ({"top_k": "0"}, {"score_threshold": "3"}, {"reranking_enable": "true"}):
         response = client.post(url, config_post(**{**settings, **bad}))
         assert response.status_code == 400, bad
+
+
+def test_the_knowledge_slot_offers_what_the_editor_may_see(ready):
+    from apps.datasets.models import Dataset
+
+    private = Dataset.objects.create(
+        workspace=ready.workspace, name="Owner's notes", created_by=ready.owner
+    )
+    own = Dataset.objects.create(
+        workspace=ready.workspace, name="My drafts", created_by=ready.members[Role.EDITOR].user
+    )
+    app = make_app(ready)
+    client = ready.client(Role.EDITOR)
+    url = reverse("app_configure", args=[app.id])
+    page = client.get(url).content.decode()
+    assert "My drafts" in page and "Owner&#x27;s notes" not in page
+    assert client.post(url, config_post(datasets=str(private.id))).status_code == 400
+    # Attached by the owner, it stays through the editor's save.
+    owner = ready.client(Role.OWNER)
+    assert owner.post(url, config_post(datasets=[str(private.id)])).status_code == 302
+    assert "Owner&#x27;s notes" in client.get(url).content.decode()
+    saved = client.post(url, config_post(datasets=[str(private.id), str(own.id)]))
+    assert saved.status_code == 302

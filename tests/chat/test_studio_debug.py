@@ -10,13 +10,11 @@ from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
 from apps.chat.config import default_config
+from apps.chat.debug_consumer import StudioDebugConsumer
 from apps.chat.models import FromSource, Message
 from apps.chat.services import apps as app_services
 from apps.tenants.models import Role
 from tests.providers.conftest import fake_openai, openai_ready  # noqa: F401 - fixtures
-
-pytest.importorskip("apps.chat.consumers", reason="the web app's consumer is not in this build")
-from apps.chat.debug_consumer import StudioDebugConsumer  # noqa: E402
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,7 +54,7 @@ def talk(user, app_id, messages: list[dict], *, until: str = 'data-status="norma
         communicator.scope["url_route"] = {"kwargs": {"app_id": str(app_id)}}
         connected, _ = await communicator.connect(timeout=10)
         frames: list[str] = []
-        if connected:
+        if connected and messages:
             for message in messages:
                 await communicator.send_to(text_data=json.dumps(message))
             while not any(until in frame for frame in frames):
@@ -112,3 +110,25 @@ def test_a_configuration_a_save_would_refuse_is_not_run(app, openai_ready):  # n
     assert "The preview cannot run this configuration" in frames[-1]
     assert "{{planet}}" in frames[-1]
     assert not Message.objects.filter(app=app).exists()
+
+
+def test_a_text_generator_previews_with_its_inputs(openai_ready):  # noqa: F811
+    config = default_config("completion", provider="openai", model="gpt-4o-mini")
+    app = app_services.app_create(
+        actor=openai_ready.members[Role.EDITOR], name="Writer", mode="completion", config=config
+    )
+    form = page_form(
+        query="",
+        pre_prompt="Write about {{topic}}",
+        **{
+            "var-0-type": "text-input",
+            "var-0-variable": "topic",
+            "var-0-label": "Topic",
+            "input_topic": "comets",
+        },
+    )
+    connected, frames = talk(openai_ready.members[Role.EDITOR].user, app.id, [form])
+    assert connected
+    text = "".join(frames)
+    assert 'id="completion-result"' in text
+    assert "You said: Write about comets" in text

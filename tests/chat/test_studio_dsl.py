@@ -9,7 +9,6 @@ from apps.chat.models import App
 from apps.chat.services import apps as app_services
 from apps.tenants.models import Role
 
-dsl = pytest.importorskip("apps.chat.dsl", reason="the DSL module is not in this build yet")
 pytestmark = pytest.mark.django_db
 
 DIFY_CHAT = """\

@@ -168,3 +168,99 @@ def test_logs_are_for_editors(team):
         client = team.client(role)
         assert client.get(reverse("app_logs", args=[app.id])).status_code == 403
         assert client.get(reverse("app_message", args=[app.id, message.id])).status_code == 403
+
+
+# --- Annotations ----------------------------------------------------------------------
+
+
+def test_mark_a_message_as_an_annotation_with_an_edited_answer(team):
+    from apps.chat.models import Annotation
+
+    app = make_app(team)
+    message = log(app, "How many moons has Mars?", "Three")
+    client = team.client(Role.EDITOR)
+    url = reverse("app_message_annotate", args=[app.id, message.id])
+    refused = client.post(url, {"answer": ""})
+    assert refused.status_code == 400 and b"This field is required" in refused.content
+    client.post(url, {"answer": "Two: Phobos and Deimos."})
+    annotation = Annotation.objects.get(app=app)
+    assert (annotation.question, annotation.answer) == (
+        "How many moons has Mars?",
+        "Two: Phobos and Deimos.",
+    )
+    message.refresh_from_db()
+    assert message.annotation_id == annotation.id
+    client.post(url, {"answer": "Two."})  # marking again updates it
+    assert Annotation.objects.get(app=app).answer == "Two."
+    listing = client.get(reverse("app_annotations", args=[app.id]))
+    assert (
+        b"How many moons has Mars?" in listing.content
+        and b"from a logged message" in listing.content
+    )
+
+
+def test_add_edit_search_and_delete_annotations(team):
+    from apps.chat.models import Annotation
+
+    app = make_app(team)
+    client = team.client(Role.EDITOR)
+    url = reverse("app_annotations", args=[app.id])
+    empty = client.get(url)
+    assert b"No annotations yet" in empty.content and b"Annotation reply is off" in empty.content
+    assert client.post(url, {"question": "  ", "answer": "x"}).status_code == 400
+    client.post(url, {"question": "Opening hours?", "answer": "Nine to five."})
+    client.post(url, {"question": "Refunds?", "answer": "Within 30 days."})
+    hours = Annotation.objects.get(app=app, question="Opening hours?")
+    found = client.get(url, {"q": "refund"})
+    assert found.content.count(b'data-testid="annotation"') == 1
+    client.post(
+        reverse("app_annotation_edit", args=[app.id, hours.id]),
+        {"question": "Opening hours?", "answer": "Eight to six."},
+    )
+    hours.refresh_from_db()
+    assert hours.answer == "Eight to six."
+    client.post(reverse("app_annotation_delete", args=[app.id, hours.id]))
+    assert not Annotation.objects.filter(pk=hours.pk).exists()
+
+
+def test_an_annotation_of_another_app_is_not_found_here(team, other_team):
+    from apps.chat.models import Annotation
+
+    app, sibling = make_app(team), make_app(team, name="Sibling")
+    theirs = Annotation.objects.create(
+        workspace=team.workspace, app=sibling, question="q", answer="a"
+    )
+    client = team.client(Role.EDITOR)
+    edit = client.post(
+        reverse("app_annotation_edit", args=[app.id, theirs.id]),
+        {"question": "changed", "answer": "changed"},
+    )
+    assert edit.status_code == 404
+    delete = client.post(reverse("app_annotation_delete", args=[app.id, theirs.id]))
+    assert delete.status_code == 404
+    stranger = other_team.client(Role.OWNER)
+    assert (
+        stranger.post(reverse("app_annotation_delete", args=[sibling.id, theirs.id])).status_code
+        == 404
+    )
+    assert Annotation.objects.get(pk=theirs.pk).question == "q"
+
+
+def test_filter_to_one_conversation(team):
+    app = make_app(team)
+    first = log(app, "first question")
+    Message.objects.create(
+        workspace=app.workspace,
+        app=app,
+        conversation=first.conversation,
+        from_source=FromSource.WEB_APP,
+        query="follow-up question",
+        status=MessageStatus.NORMAL,
+    )
+    log(app, "another conversation")
+    client = team.client(Role.EDITOR)
+    url = reverse("app_logs", args=[app.id])
+    assert rows(client.get(url)) == 3
+    only = client.get(url, {"conversation": str(first.conversation_id)})
+    assert rows(only) == 2 and b"another conversation" not in only.content
+    assert client.get(url, {"conversation": "nope"}).status_code == 400

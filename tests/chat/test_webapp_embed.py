@@ -22,6 +22,15 @@ def test_snippets_point_at_the_public_page(team):
     assert script["data-orrery-chat"] == snippets["url"]
 
 
+def test_snippets_are_text_to_copy_not_markup(team):
+    from django.template import Context, Template
+
+    snippets = embed_snippets(app=make_app(team), site_url="https://orrery.example")
+    shown = Template("{{ s.iframe }} {{ s.script }}").render(Context({"s": snippets}))
+    assert "<iframe" not in shown and "<script" not in shown
+    assert "&lt;iframe" in shown and "&lt;script" in shown
+
+
 def test_a_text_generator_embeds_its_own_page(team):
     app = make_app(team, mode="completion")
     assert embed_snippets(app=app, site_url="http://x")["url"].endswith(

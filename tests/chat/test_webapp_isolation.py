@@ -40,17 +40,21 @@ def _victim_objects(team, mode):
     batch = BatchRun.objects.create(
         workspace=team.workspace, app=app, end_user=end_user, rows=[{"q": SECRET}]
     )
-    return app, {
-        "conversation_id": str(conversation.pk),
-        "message_id": str(message.pk),
-        "batch_id": str(batch.pk),
-    }
+    return (
+        app,
+        client,
+        {
+            "conversation_id": str(conversation.pk),
+            "message_id": str(message.pk),
+            "batch_id": str(batch.pk),
+        },
+    )
 
 
 @pytest.mark.parametrize("mode", ["chat", "completion"])
 @pytest.mark.parametrize("attacker", ["other-visitor", "other-workspace-app"])
 def test_foreign_ids_and_foreign_links_get_nothing(team, other_team, mode, attacker):
-    app, ids = _victim_objects(team, mode)
+    app, _, ids = _victim_objects(team, mode)
     if attacker == "other-visitor":
         code = app.site_code
     else:
@@ -78,3 +82,34 @@ def test_foreign_ids_and_foreign_links_get_nothing(team, other_team, mode, attac
     assert (Conversation.objects.get().name, Message.objects.count(), BatchRun.objects.count()) == (
         before
     )
+
+
+GARBAGE = {
+    "name": "x" * 5000,
+    "rating": "\x00like",
+    "content": "y" * 5000,
+    "message_id": "../../etc",
+    "current": "not-a-uuid",
+    "page": "-1",
+}
+
+
+@pytest.mark.parametrize("mode", ["chat", "completion"])
+def test_garbage_input_gets_a_clear_refusal_never_a_server_error(team, mode):
+    app, owner, own = _victim_objects(team, mode)  # the visitor's own objects this time
+    client, _, token = visit(f"/{mode}/{app.site_code}", owner)
+    failures = []
+    for route in WEBAPP_ROUTES:
+        if not route.startswith(mode):
+            continue
+        path = "/" + re.sub(
+            r"<(?:\w+:)?(\w+)>",
+            lambda m: app.site_code if m.group(1) == "code" else own[m.group(1)],
+            route,
+        )
+        for method in ("get", "post", "put", "patch", "delete"):
+            for headers in ({"X-Orrery-Visitor": token}, {"X-Orrery-Visitor": "garbage"}, {}):
+                response = getattr(client, method)(path, GARBAGE, headers=headers)
+                if response.status_code >= 500:
+                    failures.append(f"{method} {path} {headers}: {response.status_code}")
+    assert not failures, failures

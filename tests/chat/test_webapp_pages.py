@@ -236,7 +236,7 @@ def test_like_dislike_with_a_comment_and_take_it_back(team):
     assert client.post(url, {"rating": "love"}, headers=headers).status_code == 400
 
 
-def test_many_conversations_are_capped_with_a_note(team):
+def test_many_conversations_come_in_pages(team):
     app = make_app(team)
     visited = visit(f"/chat/{app.site_code}")
     client, _, _ = visited
@@ -249,7 +249,11 @@ def test_many_conversations_are_capped_with_a_note(team):
     )
     page = client.get(f"/chat/{app.site_code}").content.decode()
     assert page.count('class="conversation-link"') == 50
-    assert "Older conversations are not shown." in page
+    assert '<a href="?page=2">Older conversations</a>' in page
+    older = client.get(f"/chat/{app.site_code}", {"page": "2"}).content.decode()
+    assert older.count('class="conversation-link"') == 2
+    assert '<a href="?page=1">Newer</a>' in older and "Older conversations" not in older
+    assert client.get(f"/chat/{app.site_code}", {"page": "x"}).status_code == 200
 
 
 # --- Text generator -------------------------------------------------------------------------------
@@ -323,3 +327,20 @@ def test_web_app_pages_have_no_inline_script(team, mode):
     _, page, _ = visit(f"/{mode}/{app.site_code}")
     assert "<script>" not in page and "onclick=" not in page and "onsubmit=" not in page
     assert "js:" not in page  # no hx-vals/hx-on expressions evaluated as script
+
+
+def test_a_flood_of_new_visitors_from_one_address_is_slowed_down(team, monkeypatch):
+    from types import SimpleNamespace
+
+    from apps.chat import visitors
+    from apps.core import ratelimit
+
+    monkeypatch.setattr(visitors, "NEW_VISITORS", 5)
+    # One fixed-window minute for the whole test, whenever it runs.
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: 6_000_000.0))
+    app = make_app(team)
+    known, _, _ = visit(f"/chat/{app.site_code}")
+    statuses = [Client().get(f"/chat/{app.site_code}").status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 200, 429]
+    assert EndUser.objects.filter(app=app).count() == 5
+    assert known.get(f"/chat/{app.site_code}").status_code == 200  # a known visitor gets in

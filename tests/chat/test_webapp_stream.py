@@ -278,3 +278,79 @@ def test_follow_up_questions_arrive_with_the_finished_answer(openai_ready, live)
     for question in message.suggested_questions:
         assert f'data-suggestion="{html.escape(question)}"' in last
     assert "<b>rings</b>" not in last
+
+
+@live_db
+def test_a_members_only_app_streams_to_members_only(chat, openai_ready, other_team, live):
+    from tests.providers.test_playground import session_cookie
+
+    chat.site_requires_login = True
+    chat.save(update_fields=["site_requires_login"])
+    member = httpx.Client(base_url=live, headers={"Cookie": session_cookie(openai_ready.owner)})
+    tab = Tab(live, f"/chat/{chat.site_code}", client=member)
+    with connect(
+        live.replace("http://", "ws://") + tab.ws_path,
+        origin=live,
+        additional_headers={"Cookie": session_cookie(openai_ready.owner)},
+        open_timeout=10,
+    ) as ws:
+        send(ws, query="members only")
+        assert "You said: members only" in html.unescape(finished(ws)[-1])
+    # The same page link, without the member's session, or with an outsider's: refused.
+    for cookie in ("", session_cookie(other_team.owner)):
+        with pytest.raises(InvalidStatus) as caught:
+            with connect(
+                live.replace("http://", "ws://") + tab.ws_path,
+                origin=live,
+                additional_headers={"Cookie": cookie} if cookie else {},
+                open_timeout=10,
+            ):
+                pass
+        assert caught.value.response.status_code == 403
+
+
+@live_db
+@pytest.mark.xfail(
+    strict=True,
+    reason="generation.start has no way to say 'no parent' (None means 'the newest'), so the "
+    "regenerated first answer becomes a child of the one it replaces",
+)
+def test_regenerating_the_first_answer_replaces_it(chat, live):
+    tab = Tab(live, f"/chat/{chat.site_code}")
+    with tab.open() as ws:
+        send(ws, query="only question")
+        finished(ws)
+        old = Message.objects.get()
+        ws.send(json.dumps({"action": "regenerate", "message_id": str(old.pk)}))
+        finished(ws)
+    page = Tab(live, f"/chat/{chat.site_code}/conversations/{old.conversation_id}", tab.http).page
+    assert page.count('data-testid="turn"') == 1
+
+
+@live_db
+def test_the_first_turn_takes_the_input_variables(openai_ready, live):
+    form = [
+        {
+            "select": {
+                "label": "Language",
+                "variable": "lang",
+                "options": ["en", "fr"],
+                "required": True,
+            }
+        }
+    ]
+    app = make_app(openai_ready, "chat", user_input_form=form, pre_prompt="Answer in {{lang}}.")
+    tab = Tab(live, f"/chat/{app.site_code}")
+    assert 'name="input_lang"' in tab.page
+    with tab.open() as ws:
+        send(ws, query="bonjour")
+        assert "lang is required" in ws.recv(timeout=10)
+        send(ws, query="bonjour", input_lang="de")
+        assert "must be one of the following: en, fr" in html.unescape(ws.recv(timeout=10))
+        send(ws, query="bonjour", input_lang="fr")
+        frames = finished(ws)
+    assert '<span id="chat-inputs" hidden hx-swap-oob="true"></span>' in "".join(frames)
+    conversation = Conversation.objects.get(app=app)
+    assert conversation.inputs == {"lang": "fr"}
+    page = Tab(live, f"/chat/{app.site_code}/conversations/{conversation.pk}", tab.http).page
+    assert 'name="input_lang"' not in page  # later turns keep the first turn's inputs

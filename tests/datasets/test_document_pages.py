@@ -181,3 +181,31 @@ def test_hit_testing_ranks_chunks_and_keeps_the_history(team, economy_dataset, w
                                    "rm-top_k": "3"})  # fmt: skip
     assert too_long.status_code == 400
     assert team.client(Role.NORMAL).get(url).status_code == 403
+
+
+def test_switching_to_high_quality_reindexes_with_embeddings(
+    embedding_ready, economy_dataset, workers
+):
+    team = embedding_ready
+    document = _indexed(team, economy_dataset, workers)
+    assert not Segment.objects.filter(document=document, embedding__isnull=False).exists()
+    response = team.client().post(
+        f"/knowledge/{economy_dataset.id}/settings/",
+        {
+            "name": economy_dataset.name,
+            "permission": "all_team_members",
+            "indexing_technique": "high_quality",
+            "embedding_model": "openai/text-embedding-3-small",
+            "search_method": "hybrid_search",
+            "top_k": "4",
+            "vector_weight": "0.6",
+            "mode": "automatic",
+        },
+        follow=True,
+    )
+    assert "1 document is being re-indexed." in response.content.decode()
+    economy_dataset.refresh_from_db()
+    assert economy_dataset.retrieval_model["weights"]["keyword_setting"]["keyword_weight"] == 0.4
+    workers.drain()
+    wait_for(document, IndexingStatus.COMPLETED)
+    assert Segment.objects.filter(document=document, embedding__isnull=False).exists()

@@ -231,4 +231,58 @@ def test_the_knowledge_api_over_real_http(live_server_url, transactional_db, tea
         )
         assert duplicate.status_code == 409
         assert duplicate.json()["code"] == "dataset_name_duplicate"
+        # create-by-file: a real multipart body with `data` as a JSON string, as Dify's
+        # clients send it.
+        upload = http.post(
+            f"/datasets/{dataset_id}/document/create-by-file",
+            files={"file": ("notes.txt", b"Tides turn twice a day.", "text/plain")},
+            data={
+                "data": '{"indexing_technique": "economy", "process_rule": {"mode": "automatic"}}'
+            },
+        )
+        assert upload.status_code == 200, upload.text
+        batch = upload.json()["batch"]
+        assert upload.json()["document"]["name"] == "notes.txt"
+        status = http.get(f"/datasets/{dataset_id}/documents/{batch}/indexing-status").json()
+        assert status["data"][0]["id"] == upload.json()["document"]["id"]
+        assert status["data"][0]["indexing_status"] in (
+            "waiting",
+            "parsing",
+            "indexing",
+            "completed",
+        )
         assert http.delete(f"/datasets/{dataset_id}").status_code == 204
+
+
+def test_document_status_enable_disable_archive(knowledge_api, team, other_team):
+    dataset = Dataset.objects.get(pk=create(knowledge_api).json()["id"])
+    document = Document.objects.create(
+        workspace=team.workspace,
+        dataset=dataset,
+        name="notes.txt",
+        data_source_type="text",
+        batch="b1",
+        indexing_status=IndexingStatus.COMPLETED,
+    )
+    base = f"/datasets/{dataset.id}/documents"
+    ids = {"document_ids": [str(document.id)]}
+    assert knowledge_api.patch(f"{base}/status/disable", ids).json() == {"result": "success"}
+    assert knowledge_api.get(f"{base}/{document.id}").json()["display_status"] == "disabled"
+    knowledge_api.patch(f"{base}/status/enable", ids)
+    knowledge_api.patch(f"{base}/status/archive", ids)
+    assert knowledge_api.get(f"{base}/{document.id}").json()["display_status"] == "archived"
+    knowledge_api.patch(f"{base}/status/un_archive", ids)
+    assert knowledge_api.get(f"{base}/{document.id}").json()["display_status"] == "available"
+    assert knowledge_api.patch(f"{base}/status/archive", {"document_ids": []}).status_code == 400
+    foreign = Document.objects.create(
+        workspace=other_team.workspace,
+        dataset=Dataset.objects.create(workspace=other_team.workspace, name="Theirs"),
+        name="theirs.txt",
+        data_source_type="text",
+        batch="b2",
+    )
+    missing = knowledge_api.patch(f"{base}/status/archive", {"document_ids": [str(foreign.id)]})
+    assert missing.status_code == 404
+    assert knowledge_api.patch(f"{base}/status/archive", {"document_ids": ["x"]}).status_code == 404
+    foreign.refresh_from_db()
+    assert foreign.archived is False

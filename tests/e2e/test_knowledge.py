@@ -30,11 +30,17 @@ FAQ = "# FAQ\n\nHow do I reset my password? Use the link on the sign-in page.\n"
 def indexing_worker(live_server_url, transactional_db):
     """`manage.py indexing_worker` in its own process on the test database: embedded, it
     finds queued documents through the reconciler, as a second machine would."""
+    from apps.core.crypto import current_master_keys
+
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(connection.settings_dict),
         "SECRET_KEY": "e2e-test-secret-key-not-for-production",
+        "ORRERY_MASTER_KEYS": ",".join(current_master_keys()),
+        # The server's wake-ups go to its own in-memory broker: this worker finds the
+        # queued documents by reconciling every second.
         "ORRERY_INDEXING_RECONCILE_SECONDS": "1",
+        "ORRERY_INDEXING_WAKE_AFTER_SECONDS": "1",
     }
     log = (ARTIFACTS / "indexing-worker.log").open("wb")
     proc = subprocess.Popen(
@@ -97,6 +103,13 @@ def test_create_upload_index_and_hit_test(
         expect(status).to_have_text("Completed", timeout=60_000)
     shot(page, "knowledge-documents")
 
+    # Disable the FAQ from its row's menu: the table is swapped in place (HTMX).
+    faq_row = rows.filter(has_text="faq.md")
+    faq_row.get_by_text("Actions").click()
+    shot(page, "knowledge-document-actions")
+    faq_row.get_by_role("button", name="Disable").click()
+    expect(rows.filter(has_text="faq.md")).to_contain_text("Disabled")
+
     # The chunks of the guide.
     page.get_by_role("link", name="guide.txt").click()
     expect(page.get_by_test_id("chunks")).to_contain_text("lighthouse keeper trims the lamp")
@@ -113,3 +126,12 @@ def test_create_upload_index_and_hit_test(
     expect(page.get_by_test_id("hit-score").first).to_have_text(re.compile(r"\d\.\d{3}"))
     expect(page.get_by_test_id("query-history")).to_contain_text("lighthouse lamp", timeout=5000)
     shot(page, "knowledge-hit-testing")
+
+    # At phone width the list and the hit test stay readable (looked at by hand).
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "knowledge-hit-testing-phone")
+    page.get_by_role("navigation", name="Knowledge base").get_by_role(
+        "link", name="Documents"
+    ).click()
+    expect(page.get_by_test_id("document-row")).to_have_count(2)
+    shot(page, "knowledge-documents-phone")

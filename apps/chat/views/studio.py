@@ -6,8 +6,6 @@ Editors build (apps.edit); normal members see the apps and open their web apps
 
 from __future__ import annotations
 
-import importlib.util
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -15,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.chat import selectors
+from apps.chat import dsl, selectors
 from apps.chat.models import AppMode
 from apps.chat.services import apps as app_services
 from apps.chat.views.studio_forms import (
@@ -24,14 +22,13 @@ from apps.chat.views.studio_forms import (
     AppEditForm,
     AppImportForm,
 )
+from apps.chat.visitors import site_path
 from apps.core.errors import DomainError, NotFound
 from apps.core.pages import run_action, safe_next
 from apps.tenants.decorators import workspace_view
 from apps.tenants.permissions import can
 
 PAGE_SIZE = 24
-# Import and export arrive with apps.chat.dsl; until then the page offers neither.
-DSL_READY = importlib.util.find_spec("apps.chat.dsl") is not None
 COMING_MODES = [
     (AppMode.AGENT_CHAT, "Reasons step by step and calls tools."),
     (AppMode.ADVANCED_CHAT, "A chat driven by a workflow."),
@@ -52,8 +49,7 @@ def app_or_404(request, app_id):
 
 def public_path(app) -> str:
     """The app's public web app (served by the web app pages)."""
-    kind = "chat" if app.mode == AppMode.CHAT else "completion"
-    return f"/{kind}/{app.site_code}"
+    return site_path(app)
 
 
 def _list_context(request, *, create_form=None, import_form=None, import_warnings=None) -> dict:
@@ -80,7 +76,6 @@ def _list_context(request, *, create_form=None, import_form=None, import_warning
         "coming": [(m, m.label, blurb) for m, blurb in COMING_MODES],
         "open_create": create_form is not None,
         "open_import": import_form is not None,
-        "dsl_ready": DSL_READY,
     }
 
 
@@ -166,9 +161,6 @@ def app_delete_view(request, app_id):
 @require_POST
 @workspace_view("apps.edit")
 def app_import_view(request):
-    # Imported here: the DSL module pulls in YAML handling that only this view needs.
-    from apps.chat import dsl
-
     form = AppImportForm(request.POST, request.FILES)
     if form.is_valid():
         try:
@@ -189,8 +181,6 @@ def app_import_view(request):
 @require_GET
 @workspace_view("apps.edit")
 def app_export_view(request, app_id):
-    from apps.chat import dsl  # see app_import_view
-
     app = app_or_404(request, app_id)
     text = dsl.app_export(app=app)
     response = HttpResponse(text, content_type="application/x-yaml; charset=utf-8")
@@ -205,12 +195,6 @@ urlpatterns = [
     path("apps/<uuid:app_id>/details/", app_edit_view, name="app_edit"),
     path("apps/<uuid:app_id>/duplicate/", app_duplicate_view, name="app_duplicate"),
     path("apps/<uuid:app_id>/delete/", app_delete_view, name="app_delete"),
-    *(
-        [
-            path("apps/import/", app_import_view, name="app_import"),
-            path("apps/<uuid:app_id>/export/", app_export_view, name="app_export"),
-        ]
-        if DSL_READY
-        else []
-    ),
+    path("apps/import/", app_import_view, name="app_import"),
+    path("apps/<uuid:app_id>/export/", app_export_view, name="app_export"),
 ]

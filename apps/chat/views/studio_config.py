@@ -5,8 +5,6 @@ Only editors reach these pages (apps.edit)."""
 
 from __future__ import annotations
 
-import importlib.util
-
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,6 +12,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.chat import keys as app_keys
+from apps.chat.embedding import embed_snippets
 from apps.chat.models import AppMode
 from apps.chat.services import apps as app_services
 from apps.chat.services import messages as message_services
@@ -28,28 +27,18 @@ from apps.chat.views.studio_forms import (
     ConfigForm,
     PublishForm,
     VariableRow,
+    knowledge_choices,
     parameter_controls_with,
     usable_picks,
     variable_rows,
 )
+from apps.chat.views.webapp import _form_fields as webapp_fields
 from apps.core.errors import DomainError, NotFound
 from apps.core.pages import run_action
 from apps.datasets.app_retrieval import attached_dataset_ids
-from apps.datasets.models import Dataset
 from apps.datasets.retrieval import DEFAULT_TOP_K
 from apps.providers.views.playground import model_choice, model_choices
 from apps.tenants.decorators import workspace_view
-
-# The preview runs on the web app's consumer, and the embed snippets are the web app's;
-# until it is in the build, the page says so.
-DEBUG_READY = importlib.util.find_spec("apps.chat.consumers") is not None
-
-
-def preview_fields(app) -> list[dict]:
-    """The saved input variables as the web app draws them, for the preview's form."""
-    from apps.chat.views.webapp import _form_fields  # present when DEBUG_READY
-
-    return _form_fields(app)
 
 
 def _model_value(config: dict) -> str:
@@ -124,7 +113,7 @@ def _config_context(
         "embedding_picks": usable_picks(workspace=workspace, model_type="text-embedding"),
         "datasets": [
             {"dataset": d, "attached": str(d.id) in attached}
-            for d in Dataset.objects.for_workspace(workspace).order_by("name")
+            for d in knowledge_choices(membership=request.membership, config=config)
         ],
         "knowledge": knowledge,
         "retrieval_modes": RETRIEVAL_MODES,
@@ -138,8 +127,8 @@ def _config_context(
         "stop_text": "\n".join(stop),
         "suggested_text": "\n".join(_get(config, "suggested_questions", default=[])),
         "is_chat": app.mode == AppMode.CHAT,
-        "debug_ready": DEBUG_READY,
-        "fields": preview_fields(app) if DEBUG_READY else [],
+        # The saved input variables, drawn as the web app draws them, for the preview.
+        "fields": webapp_fields(app),
         "edit_form": AppEditForm(
             initial={"name": app.name, "icon": app.icon, "description": app.description}
         ),
@@ -156,7 +145,7 @@ def app_configure_view(request, app_id):
             request, app, config=app.config, rows=variable_rows(app.config.get("user_input_form"))
         )
         return render(request, "chat/studio/configure.html", context)
-    result = ConfigForm(app=app, workspace=request.workspace, data=request.POST).read()
+    result = ConfigForm(app=app, membership=request.membership, data=request.POST).read()
     if result.valid:
         try:
             app_services.app_update(actor=request.membership, app=app, config=result.config)
@@ -212,22 +201,12 @@ def _publish_context(request, app, *, form=None, key_form=None, new_key: str = "
         "key_form": key_form or ApiKeyNameForm(),
         "keys": app_keys.app_api_keys(app=app).order_by("-created_at"),
         "new_key": new_key,
-        "embed": embed(request, app),
+        "embed": embed_snippets(app=app, site_url=request.build_absolute_uri("/")),
         "edit_form": AppEditForm(
             initial={"name": app.name, "icon": app.icon, "description": app.description}
         ),
         "delete_form": AppDeleteForm(),
     }
-
-
-def embed(request, app) -> dict | None:
-    """The web app's embed snippets (iframe and script) for this app, or None before the
-    web app is part of the build."""
-    if not DEBUG_READY:
-        return None
-    from apps.chat.embedding import embed_snippets  # present with the web app
-
-    return embed_snippets(app=app, site_url=request.build_absolute_uri("/"))
 
 
 @require_http_methods(["GET", "POST"])
@@ -342,15 +321,9 @@ urlpatterns = [
         app_key_revoke_view,
         name="app_key_revoke",
     ),
-    *(
-        [
-            path(
-                "apps/<uuid:app_id>/debug/messages/<uuid:message_id>/feedback",
-                app_debug_feedback_view,
-                name="app_debug_feedback",
-            )
-        ]
-        if DEBUG_READY
-        else []
+    path(
+        "apps/<uuid:app_id>/debug/messages/<uuid:message_id>/feedback",
+        app_debug_feedback_view,
+        name="app_debug_feedback",
     ),
 ]

@@ -18,8 +18,10 @@ from django import forms
 from apps.chat.models import AppMode
 from apps.chat.services.apps import BUILDABLE_MODES
 from apps.core.errors import DomainError
+from apps.datasets.app_retrieval import attached_dataset_ids
 from apps.datasets.models import Dataset
 from apps.datasets.retrieval import MAX_TOP_K
+from apps.datasets.selectors import dataset_visible
 from apps.providers import catalog, selectors
 from apps.providers.views.playground import (
     ModelChoice,
@@ -122,6 +124,7 @@ class LogFilterForm(forms.Form):
         label="Feedback",
         choices=[("", "Any"), ("like", "Liked"), ("dislike", "Disliked"), ("none", "None")],
     )
+    conversation = forms.UUIDField(required=False, widget=forms.HiddenInput)
     start = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     end = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
 
@@ -267,9 +270,10 @@ class ConfigResult:
 class ConfigForm:
     """Reads the configuration page's POST into a new configuration for `app`."""
 
-    def __init__(self, *, app, workspace, data: Mapping[str, Any]):
+    def __init__(self, *, app, membership, data: Mapping[str, Any]):
         self.app = app
-        self.workspace = workspace
+        self.membership = membership
+        self.workspace = membership.workspace
         self.data = data
         self.errors: dict[str, str] = {}
 
@@ -553,8 +557,7 @@ class ConfigForm:
             asked = [asked] if isinstance(asked, str) else asked
         asked = [a for a in asked if isinstance(a, str)] if isinstance(asked, list) else []
         valid_ids = {
-            str(pk)
-            for pk in Dataset.objects.for_workspace(self.workspace).values_list("pk", flat=True)
+            str(d.pk) for d in knowledge_choices(membership=self.membership, config=config)
         }
         if any(a not in valid_ids for a in asked):
             self.error("datasets", "Choose knowledge bases of this workspace.")
@@ -597,3 +600,12 @@ class ConfigForm:
             ]
         }
         config["dataset_configs"] = current
+
+
+def knowledge_choices(*, membership, config: dict) -> list[Dataset]:
+    """The knowledge bases this member may attach: those they can see, plus any the app
+    already has (attached by someone who could), so a save does not drop them."""
+    attached = attached_dataset_ids((config or {}).get("dataset_configs") or {})
+    visible = dataset_visible(membership=membership)
+    kept = Dataset.objects.for_workspace(membership.workspace).filter(pk__in=attached)
+    return list((visible | kept).distinct().order_by("name"))

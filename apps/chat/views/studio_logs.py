@@ -48,6 +48,7 @@ def app_logs_view(request, app_id):
         feedback=filters.get("feedback") or "",
         start=filters.get("start"),
         end=filters.get("end"),
+        conversation_id=filters.get("conversation"),
     )
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     for message in page.object_list:

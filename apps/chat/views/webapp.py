@@ -27,8 +27,9 @@ from apps.chat.generation.inputs import form_fields
 from apps.chat.models import App
 from apps.chat.services import conversations, messages, saved_messages
 from apps.chat.visitors import VISITOR_HEADER, LoginRequired, Visitor
-from apps.core.errors import DomainError, NotFound, PermissionDenied
+from apps.core.errors import DomainError, NotFound, PermissionDenied, RateLimited
 from apps.core.middleware import CONTENT_SECURITY_POLICY
+from apps.core.pages import client_ip
 
 CONVERSATIONS_SHOWN = 50
 SAVED_SHOWN = 50
@@ -70,7 +71,12 @@ def webapp_view(kind: str, *, write: bool = False):
                     user=request.user,
                     token=token,
                     create=not write,
+                    client=client_ip(request),
                 )
+            except RateLimited as exc:
+                response = HttpResponse(exc.message, status=429)
+                response["Retry-After"] = str(exc.retry_after)
+                return response
             except LoginRequired:
                 if write:
                     return HttpResponse("Sign in to use this app.", status=401)
@@ -135,8 +141,24 @@ def _ws_url(visitor: Visitor, **params) -> str:
 # --- Chat --------------------------------------------------------------------------------------
 
 
+def _conversation_page(request, visitor: Visitor) -> dict:
+    """One page of the visitor's conversations, newest first (?page=2 for older ones)."""
+    try:
+        number = min(max(int(request.GET.get("page", 1)), 1), 10_000)
+    except (TypeError, ValueError):
+        number = 1
+    start = (number - 1) * CONVERSATIONS_SHOWN
+    rows = list(
+        visitors.visitor_conversations(visitor=visitor)[start : start + CONVERSATIONS_SHOWN + 1]
+    )
+    return {
+        "conversations": rows[:CONVERSATIONS_SHOWN],
+        "older_page": number + 1 if len(rows) > CONVERSATIONS_SHOWN else None,
+        "newer_page": number - 1 if number > 1 else None,
+    }
+
+
 def _chat_page(request, visitor: Visitor, conversation=None):
-    conversations = list(visitors.visitor_conversations(visitor=visitor)[: CONVERSATIONS_SHOWN + 1])
     turns = visitors.conversation_thread(conversation=conversation) if conversation else []
     visitors.attach_ratings(turns)
     running = [str(t.pk) for t in turns if t.status == "running"]
@@ -147,8 +169,7 @@ def _chat_page(request, visitor: Visitor, conversation=None):
         params["watch"] = ",".join(running)
     context = {
         **_page_context(visitor),
-        "conversations": conversations[:CONVERSATIONS_SHOWN],
-        "more_conversations": len(conversations) > CONVERSATIONS_SHOWN,
+        **_conversation_page(request, visitor),
         "conversation": conversation,
         "turns": turns,
         "last_turn": turns[-1] if turns else None,
@@ -171,13 +192,11 @@ def chat_conversation_view(request, visitor: Visitor, conversation_id):
 
 
 def _conversation_list(request, visitor: Visitor, current_id=None):
-    conversations = list(visitors.visitor_conversations(visitor=visitor)[: CONVERSATIONS_SHOWN + 1])
     return render(
         request,
         "chat/_webapp_conversations.html",
         {
-            "conversations": conversations[:CONVERSATIONS_SHOWN],
-            "more_conversations": len(conversations) > CONVERSATIONS_SHOWN,
+            **_conversation_page(request, visitor),
             "current_id": current_id,
             "base_path": visitors.site_path(visitor.app),
         },

@@ -235,7 +235,7 @@ def dataset_create(
         name=name,
         description=_clean_description(description),
         permission=permission,
-        created_by=actor.user,
+        created_by_id=actor.user_id,
         indexing_technique=indexing_technique,
         embedding_model_provider=provider,
         embedding_model=model,

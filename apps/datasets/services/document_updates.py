@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.core.files.base import File
 from django.db import transaction
+from django.utils import timezone
 
 from apps.core.errors import DomainError
 from apps.datasets.models import Document
@@ -50,4 +51,15 @@ def document_update_content(
     if data is not None or process_rule is not None:
         documents.document_reindex(actor=actor, document=document, process_rule=process_rule)
     document.refresh_from_db()
+    return document
+
+
+def document_set_archived(*, actor: Membership, document: Document, archived: bool) -> Document:
+    """An archived document stays stored and indexed but is left out of retrieval and can
+    no longer be edited until it is un-archived (Dify's archive)."""
+    documents.require_manage(actor, document.dataset)
+    Document.objects.filter(pk=document.pk, workspace=actor.workspace).update(
+        archived=archived, updated_at=timezone.now()
+    )
+    document.archived = archived
     return document

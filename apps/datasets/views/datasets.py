@@ -18,6 +18,7 @@ from apps.datasets.forms import (
 )
 from apps.datasets.models import IndexingTechnique
 from apps.datasets.services import datasets as services
+from apps.datasets.services import documents
 from apps.datasets.views import dataset_for, page_number
 from apps.tenants.decorators import workspace_view
 from apps.tenants.permissions import can
@@ -76,6 +77,10 @@ def dataset_create_view(request):
     return render(request, "datasets/create.html", context, status=status)
 
 
+def _index_identity(dataset) -> tuple[str, str, str]:
+    return (dataset.indexing_technique, dataset.embedding_model_provider, dataset.embedding_model)
+
+
 @workspace_view("knowledge.manage")
 def dataset_settings_view(request, dataset_id):
     dataset = dataset_for(request, dataset_id)
@@ -105,20 +110,26 @@ def dataset_settings_view(request, dataset_id):
     if request.method == "POST":
         status = 400
         if form.is_valid() and retrieval.is_valid() and rules.is_valid():
+            before = _index_identity(dataset)
             try:
-                services.dataset_update(
+                updated = services.dataset_update(
                     actor=request.membership,
                     dataset=dataset,
                     **form.service_kwargs(),
                     retrieval_model=retrieval.retrieval_model(),
                     process_rule=rules.process_rule(),
                 )
+                # Chunks indexed for the old technique or model are indexed again.
+                queued = 0
+                if _index_identity(updated) != before:
+                    queued = documents.dataset_reindex(actor=request.membership, dataset=updated)
             except DomainError as exc:
                 form.add_error(
                     "name" if exc.code == "dataset_name_duplicate" else None, exc.message
                 )
             else:
-                messages.success(request, "Settings saved.")
+                note = f" {queued} document{'s are' if queued != 1 else ' is'} being re-indexed."
+                messages.success(request, "Settings saved." + (note if queued else ""))
                 return redirect("dataset_settings", dataset_id=dataset.pk)
     context = {
         "dataset": dataset,

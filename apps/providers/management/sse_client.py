@@ -144,6 +144,9 @@ class _Connection(asyncio.Protocol):
             if not line.startswith(b"data: ") or line == b"data: [DONE]":
                 continue
             chunk = orjson.loads(line[6:])
+            if "error" in chunk:
+                self._fail(StreamFailed(f"error in the stream: {chunk['error']}"))
+                continue
             choices = chunk.get("choices")
             if choices and choices[0]["delta"].get("content"):
                 self.deltas += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import threading
 import time
@@ -216,7 +217,16 @@ class Command(BaseCommand):
             self._run(
                 paths,
                 label=f"local model {local_model}",
-                provider=("local", Path(local_model).name, {"model_path": local_model}),
+                provider=(
+                    "local",
+                    Path(local_model).name,
+                    {
+                        "model_path": str(Path(local_model).resolve()),
+                        "device": "cpu",
+                        "context_size": "512",
+                        "max_chunks": "64",
+                    },
+                ),
                 threads=threads,
                 keep=keep,
                 server=None,
@@ -314,6 +324,8 @@ class Command(BaseCommand):
 
         out = self.stdout.write
         out(f"\n== {label}")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        out(f"machine: {os.cpu_count()} CPUs, load average {load} (other work slows every step)")
         out(f"documents: {len(done)} completed, {len(failed)} failed; chunks: {chunks}")
         out(f"wall time: {wall:.1f} s (uploads stored and queued in {queued:.1f} s)")
         out(f"throughput: {len(done) / wall:.1f} documents/s, {chunks / wall:.0f} chunks/s")

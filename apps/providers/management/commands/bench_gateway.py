@@ -32,9 +32,12 @@ PROMPT = " ".join(f"word{i}" for i in range(60))  # the fake echoes it: ~62 delt
 
 # Runs the fake in its own interpreter (it needs no Django): prints its URL, then serves.
 FAKE_SCRIPT = f"""
-import time
+import sys, time
+from http.server import ThreadingHTTPServer
 from tests.fakes.openai import FakeOpenAI
-fake = FakeOpenAI(api_key={FAKE_KEY!r}).start()
+# 64 streams open 64 connections at once; a listen backlog of 5 drops some of them.
+ThreadingHTTPServer.request_queue_size = 256
+fake = FakeOpenAI(api_key={FAKE_KEY!r}, chunk_delay=float(sys.argv[1])).start()
 print(fake.url, flush=True)
 while True:
     time.sleep(3600)
@@ -65,27 +68,49 @@ def _body(model: str) -> dict:
     }
 
 
-async def _run(url: str, key: str, model: str, concurrency: int, rounds: int):
-    client = SSEClient(url, key)
-    body = _body(model)
-    try:
-        # Warm up: open every connection and fill the caches, off the clock.
-        await client.open(concurrency)
-        await asyncio.gather(*(client.stream(body) for _ in range(concurrency)))
-        results = []
+class _Side:
+    """One way to the upstream (direct, or through the gateway) and what it measured."""
+
+    def __init__(self, url: str, key: str, model: str):
+        self.url, self.client, self.body = url, SSEClient(url, key), _body(model)
+        self.results: list[tuple[float | None, float, int]] = []
+        self.wall = 0.0
+
+    async def round(self, concurrency: int, *, measure: bool = True) -> None:
         started = time.perf_counter()
+        try:
+            results = await asyncio.gather(
+                *(self.client.stream(self.body) for _ in range(concurrency))
+            )
+        except StreamFailed as exc:
+            raise CommandError(f"{self.url}: {exc}") from exc
+        if any(r[0] is None for r in results):
+            raise CommandError(f"{self.url}: a stream sent no content")
+        if measure:
+            self.wall += time.perf_counter() - started
+            self.results += results
+
+    def figures(self):
+        ttfts = [r[0] for r in self.results]
+        totals = [r[1] for r in self.results]
+        return ttfts, totals, sum(r[2] for r in self.results) / self.wall
+
+
+async def _compare(direct: _Side, gateway: _Side, concurrency: int, rounds: int):
+    """Rounds taken in turn, direct then gateway, so that load from elsewhere on the
+    machine, which comes and goes, weighs on both alike."""
+    sides = (direct, gateway)
+    try:
+        for side in sides:  # warm up, off the clock: connections, caches
+            await side.client.open(concurrency)
+            await side.round(concurrency, measure=False)
         for _ in range(rounds):
-            results += await asyncio.gather(*(client.stream(body) for _ in range(concurrency)))
-        wall = time.perf_counter() - started
-    except StreamFailed as exc:
-        raise CommandError(f"{url}: {exc}") from exc
+            for side in sides:
+                await side.round(concurrency)
     finally:
-        client.close()
-    if any(r[0] is None for r in results):
-        raise CommandError(f"{url}: a stream sent no content")
-    ttfts = [r[0] for r in results]
-    totals = [r[1] for r in results]
-    return ttfts, totals, sum(r[2] for r in results) / wall
+        for side in sides:
+            side.client.close()
+    return direct.figures(), gateway.figures()
 
 
 class Command(BaseCommand):
@@ -95,11 +120,19 @@ class Command(BaseCommand):
         parser.add_argument("--single", type=int, default=200, help="sequential streams")
         parser.add_argument("--rounds", type=int, default=5, help="rounds of 64 streams")
         parser.add_argument("--concurrency", type=int, default=64)
+        parser.add_argument(
+            "--token-interval",
+            type=float,
+            default=0.0,
+            help="ms the upstream waits before each chunk (0: as fast as it can; a real "
+            "model takes 5-30 ms a token). With 0, 64 streams measure the relay's "
+            "throughput more than its latency.",
+        )
 
-    def handle(self, *args, single: int, rounds: int, concurrency: int, **opts):
+    def handle(self, *args, single, rounds, concurrency, token_interval, **opts):
         call_command("migrate", verbosity=0)
         fake = subprocess.Popen(  # noqa: S603 - our own fake
-            [sys.executable, "-c", FAKE_SCRIPT],
+            [sys.executable, "-c", FAKE_SCRIPT, str(token_interval / 1000)],
             cwd=settings.BASE_DIR,
             stdout=subprocess.PIPE,
             text=True,
@@ -124,9 +157,9 @@ class Command(BaseCommand):
                 ("1 stream", 1, single),
                 (f"{concurrency} streams", concurrency, rounds),
             ):
-                direct = asyncio.run(_run(direct_url, FAKE_KEY, "gpt-4o-mini", n, r))
-                relayed = asyncio.run(_run(gateway_url, key, "openai/gpt-4o-mini", n, r))
-                self._report(label, direct, relayed)
+                direct = _Side(direct_url, FAKE_KEY, "gpt-4o-mini")
+                relayed = _Side(gateway_url, key, "openai/gpt-4o-mini")
+                self._report(label, *asyncio.run(_compare(direct, relayed, n, r)))
         finally:
             if server is not None:
                 server.terminate()
