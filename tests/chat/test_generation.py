@@ -399,3 +399,17 @@ def test_numbers_and_files_are_checked(openai_ready):
         converse(chat, query="look", files=[image, image])
     with pytest.raises(DomainError, match="transfer_method"):
         converse(chat, query="look", files=[{"type": "image", "transfer_method": "ftp"}])
+
+
+def test_regenerating_the_first_answer_starts_a_new_root(chat_app, end_user, fake_openai):
+    first, _ = converse(chat_app, query="only question", end_user=end_user)
+    again, _ = converse(
+        chat_app,
+        query="only question",
+        end_user=end_user,
+        conversation_id=first.conversation_id,
+        parent_message_id=generation.NO_PARENT,
+    )
+    assert Message.objects.get(pk=again.message_id).parent_message_id is None
+    sent = [m["content"] for m in fake_openai.requests[-1].json()["messages"]]
+    assert sent == ["You are terse.", "only question"]  # no earlier answer in the prompt
