@@ -9,22 +9,15 @@ from apps.chat.keys import app_api_key_authenticate
 from apps.core.offload import offload
 
 
-def _attach(request, app):
-    if app is None:
-        return None
-    request.app = app
-    request.workspace = app.workspace
-    return app
-
-
 class AppApiKeyAuth(HttpBearer):
-    def authenticate(self, request, token: str):
-        return _attach(request, app_api_key_authenticate(raw=token))
-
-
-class AsyncAppApiKeyAuth(HttpBearer):
-    """The same for async endpoints (the streaming hot path): the key is checked in a
-    pool thread of its own instead of the one thread shared by sync code."""
-
     async def authenticate(self, request, token: str):
-        return _attach(request, await offload(app_api_key_authenticate)(raw=token))
+        # Read in a pool thread, not in the request's own sync thread: that thread lives
+        # as long as the request, so a streamed answer would hold its database connection
+        # to the end, and a hundred streams would exhaust the server's connections.
+        # (Ninja awaits this for sync endpoints too.)
+        app = await offload(app_api_key_authenticate)(raw=token)
+        if app is None:
+            return None
+        request.app = app
+        request.workspace = app.workspace
+        return app

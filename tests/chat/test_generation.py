@@ -380,3 +380,36 @@ def test_model_moderation_cuts_a_flagged_answer_while_it_streams(openai_ready, f
     chunks = [e for e in events if isinstance(e, generation.AnswerChunk)]
     assert len(chunks) < 150  # cut before the model finished
     assert Message.objects.get(pk=run.message_id).answer == "Withheld."
+
+
+def test_numbers_and_files_are_checked(openai_ready):
+    form = [{"number": {"label": "Count", "variable": "count", "required": True}}]
+    app = make_app(openai_ready, "completion", user_input_form=form, pre_prompt="{{count}} ideas")
+    with pytest.raises(DomainError, match="count in input form must be a number"):
+        converse(app, inputs={"count": "many"})
+    _, events = converse(app, inputs={"count": "3"})
+    assert answer_of(events) == "You said: 3 ideas"
+    image = {"type": "image", "transfer_method": "remote_url", "url": "https://example.com/a.png"}
+    chat = make_app(openai_ready, "chat")
+    with pytest.raises(DomainError, match="does not accept files"):
+        converse(chat, query="look", files=[image])
+    chat.config["file_upload"] = {"image": {"enabled": True, "number_limits": 1}}
+    chat.save()
+    with pytest.raises(DomainError, match="At most 1 images"):
+        converse(chat, query="look", files=[image, image])
+    with pytest.raises(DomainError, match="transfer_method"):
+        converse(chat, query="look", files=[{"type": "image", "transfer_method": "ftp"}])
+
+
+def test_regenerating_the_first_answer_starts_a_new_root(chat_app, end_user, fake_openai):
+    first, _ = converse(chat_app, query="only question", end_user=end_user)
+    again, _ = converse(
+        chat_app,
+        query="only question",
+        end_user=end_user,
+        conversation_id=first.conversation_id,
+        parent_message_id=generation.NO_PARENT,
+    )
+    assert Message.objects.get(pk=again.message_id).parent_message_id is None
+    sent = [m["content"] for m in fake_openai.requests[-1].json()["messages"]]
+    assert sent == ["You are terse.", "only question"]  # no earlier answer in the prompt

@@ -41,7 +41,7 @@ from apps.chat.generation.events import (
 from apps.chat.generation.fanout import Run
 from apps.chat.generation.inputs import InvalidInput
 from apps.chat.generation.runner import MAX_EXECUTION_SECONDS, produce
-from apps.chat.generation.turn import message_finish, turn_begin
+from apps.chat.generation.turn import NO_PARENT, message_finish, turn_begin
 from apps.chat.models import App, EndUser, Message, MessageStatus
 from apps.core.offload import offload
 
@@ -54,6 +54,7 @@ __all__ = [
     "Event",
     "GenerationFailed",
     "MessageEnd",
+    "NO_PARENT",
     "Run",
     "SuggestedQuestions",
     "events",
@@ -82,7 +83,8 @@ async def start(
     end_user / user: who asks (an EndUser of the public page or the Service API; a
         workspace User in the debugger). A conversation is found only for the same one.
     conversation_id: go on in this conversation (chat apps); None starts a new one.
-    parent_message_id: answer again after this message (regenerate); default: the newest.
+    parent_message_id: answer again after this message (regenerate); default (None): after
+        the newest; NO_PARENT: as the first turn (regenerating the first answer).
     config_override: run this configuration instead of the saved one (the debug pane).
     files: Dify's [{type: "image", transfer_method: "local_file"|"remote_url",
         upload_file_id | url}]."""

@@ -21,6 +21,9 @@ from apps.providers.schema import ModelSpec
 RUNNABLE_MODES = (AppMode.CHAT, AppMode.COMPLETION)
 MAX_HISTORY_MESSAGES = 500  # Dify's cap when no window is set
 MAX_QUERY_CHARS = 100_000
+# parent_message_id meaning "no parent": answer as the conversation's first turn (Dify's
+# UUID_NIL), e.g. to regenerate the first answer. None means "after the newest turn".
+NO_PARENT = "00000000-0000-0000-0000-000000000000"
 
 
 class AppUnavailable(DomainError):
@@ -169,6 +172,8 @@ def _parent(conversation: Conversation | None, parent_message_id) -> Message | N
     messages = Message.objects.for_workspace(conversation.workspace_id).filter(
         conversation=conversation
     )
+    if str(parent_message_id or "") == NO_PARENT:
+        return None
     if parent_message_id:
         try:
             parent = messages.filter(pk=parent_message_id).first()
