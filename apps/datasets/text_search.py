@@ -1,7 +1,7 @@
 """The query side of full-text search. Indexing fills `Segment.search_vector`
 (apps.datasets.indexing.update_search_vectors: content with weight A, answer and keywords
-with weight B) with the configuration `TEXT_SEARCH_CONFIG` from the models; queries are
-parsed with the same one.
+with weight B) with the configuration `TEXT_SEARCH_CONFIG` below; queries are parsed with the
+same one.
 
 That configuration is PostgreSQL's `english`: it stems ("passwords", "resetting" match
 "password", "reset") and drops English stop words. Text in other languages is still split
@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from apps.datasets.models import TEXT_SEARCH_CONFIG
-
+TEXT_SEARCH_CONFIG = "english"
 MAX_QUERY_TERMS = 8  # longer queries keep their longest (most specific) words
 
 
