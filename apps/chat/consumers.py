@@ -261,7 +261,7 @@ class WebAppConsumer(AsyncWebsocketConsumer):
             query=message.query,
             inputs=message.inputs,
             conversation_id=str(message.conversation_id),
-            parent_message_id=str(message.parent_message_id) if message.parent_message_id else None,
+            parent_message_id=str(message.parent_message_id or generation.NO_PARENT),
             config_override=self.config_override(data),
             replaces=str(message.pk),
         )

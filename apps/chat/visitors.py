@@ -177,8 +177,6 @@ def conversation_thread(*, conversation: Conversation) -> list[Message]:
         .filter(conversation=conversation)
         .order_by("created_at")
     )
-    if not any(m.parent_message_id for m in messages):
-        return messages
     by_id = {m.pk: m for m in messages}
     thread, current = [], messages[-1] if messages else None
     while current is not None and len(thread) < len(messages):

@@ -310,11 +310,6 @@ def test_a_members_only_app_streams_to_members_only(chat, openai_ready, other_te
 
 
 @live_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="generation.start has no way to say 'no parent' (None means 'the newest'), so the "
-    "regenerated first answer becomes a child of the one it replaces",
-)
 def test_regenerating_the_first_answer_replaces_it(chat, live):
     tab = Tab(live, f"/chat/{chat.site_code}")
     with tab.open() as ws:
