@@ -65,6 +65,16 @@ def test_memory_window_keeps_only_the_newest_turns(openai_ready, fake_openai):
     assert "alpha" not in sent and "beta" in sent
 
 
+def test_memory_by_tokens_drops_the_oldest_turns_that_do_not_fit(openai_ready, fake_openai):
+    app = make_app(openai_ready, "chat", memory={"max_tokens": 30})
+    first, _ = converse(app, query="alpha " * 20)  # about as long as the whole budget
+    converse(app, query="beta", conversation_id=first.conversation_id)
+    converse(app, query="gamma", conversation_id=first.conversation_id)
+    sent = [m["content"] for m in fake_openai.requests[-1].json()["messages"]]
+    assert not any("alpha" in text for text in sent)
+    assert "beta" in sent and sent[-1] == "gamma"
+
+
 def test_a_conversation_of_someone_else_is_not_found(chat_app, end_user):
     from apps.chat.models import EndUser
 

@@ -153,6 +153,27 @@ def test_a_visitor_sees_their_conversations_and_answers_rendered(team):
     assert f"conversation={conversation.pk}" in page  # the socket follows this conversation
 
 
+def test_an_answer_from_knowledge_lists_its_numbered_sources_escaped(team):
+    app = make_app(team)
+    visited = visit(f"/chat/{app.site_code}")
+    conversation, message = conversation_of(visited, answer="It ships today [1].")
+    message.retriever_resources = [
+        {
+            "position": 1,
+            "dataset_name": "Shipping",
+            "document_name": "orders.md",
+            "content": "Orders <b>ship</b> within a day.",
+            "score": 0.91,
+        }
+    ]
+    message.save(update_fields=["retriever_resources"])
+    client, _, _ = visited
+    page = client.get(f"/chat/{app.site_code}/conversations/{conversation.pk}").content.decode()
+    sources = page.split('data-testid="citations"')[1].split("</ol>")[0]
+    assert "[1]" in sources and "orders.md" in sources and "Shipping" in sources
+    assert "Orders &lt;b&gt;ship&lt;/b&gt; within a day." in sources
+
+
 def test_a_visitor_cannot_open_someone_elses_conversation(team):
     app = make_app(team)
     conversation, message = conversation_of(visit(f"/chat/{app.site_code}"), name="Secret plans")

@@ -35,13 +35,21 @@ def build_messages(turn: Turn, *, context: str = "") -> list[LLMMessage]:
 
 
 def fit_history(turn: Turn, *, used_tokens: int) -> list[tuple[str, str]]:
-    """The newest turns that fit: at most the window's size (when enabled), and within
-    the model's context size less the reply's max_tokens and the rest of the prompt."""
-    window = ((turn.config.get("memory") or {}).get("window")) or {}
+    """The newest turns that fit: at most the window's size (when enabled), within the
+    memory's own token limit (`memory.max_tokens`, when set), and within the model's context
+    size less the reply's max_tokens and the rest of the prompt."""
+    memory = turn.config.get("memory") or {}
+    window = memory.get("window") or {}
     limit = int(window.get("size") or 0) if window.get("enabled") else MAX_HISTORY_MESSAGES
     history = turn.history[-limit:] if limit > 0 else []
     max_tokens = int(turn.model.parameters.get("max_tokens") or DEFAULT_MAX_TOKENS)
     budget = turn.model.context_size - max_tokens - used_tokens
+    try:
+        memory_limit = int(memory.get("max_tokens") or 0)
+    except (TypeError, ValueError):
+        memory_limit = 0
+    if memory_limit > 0:
+        budget = min(budget, memory_limit)
     kept: list[tuple[str, str]] = []
     for query, answer in reversed(history):
         budget -= estimate_tokens(query) + estimate_tokens(answer)

@@ -176,12 +176,8 @@ class Command(BaseCommand):
         return [windows[int(i * step)] for i in range(min(target, len(windows)))]
 
     def _load(self, dataset, target: int) -> list[str]:
-        from apps.datasets.models import (
-            TEXT_SEARCH_CONFIG,
-            DataSourceType,
-            Document,
-            IndexingStatus,
-        )
+        from apps.datasets.models import DataSourceType, Document, IndexingStatus
+        from apps.datasets.text_search import TEXT_SEARCH_CONFIG
 
         started = time.perf_counter()
         embed = self._embed_function()
