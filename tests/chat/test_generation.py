@@ -321,6 +321,46 @@ def test_knowledge_context_reaches_the_prompt_and_the_citations(openai_ready, fa
     assert "retriever_resources" not in events[-1].metadata
 
 
+def test_knowledge_beyond_the_context_budget_is_left_out_of_prompt_and_citations(
+    openai_ready, fake_openai
+):
+    from apps.datasets.models import IndexingTechnique
+    from apps.providers.tokens import estimate_tokens
+    from tests.datasets.conftest import add_document, make_search_dataset
+
+    base = make_search_dataset(
+        openai_ready, name="Billing", indexing_technique=IndexingTechnique.ECONOMY
+    )
+    first = "Refunds are paid to the card. " + "alpha " * 250
+    second = "Refunds for vouchers are paid as credit. " + "omega " * 250
+    add_document(base, [first, second])
+    passage = max(estimate_tokens(first), estimate_tokens(second))
+    configs = {
+        "retrieval_model": "multiple",
+        "top_k": 2,
+        "datasets": {"datasets": [{"dataset": {"enabled": True, "id": str(base.id)}}]},
+    }
+    # Room for the prompt, the query and one passage, not two.
+    max_tokens = 128_000 - 100 - int(passage * 1.5)
+    app = make_app(
+        openai_ready,
+        "chat",
+        dataset_configs=configs,
+        model={
+            "provider": "openai",
+            "name": "gpt-4o-mini",
+            "mode": "chat",
+            "completion_params": {"max_tokens": max_tokens},
+        },
+    )
+    run, events = converse(app, query="how are refunds paid")
+    system = fake_openai.requests[-1].json()["messages"][0]["content"]
+    resources = events[-1].metadata["retriever_resources"]
+    assert len(resources) == 1
+    assert ("alpha" in system) != ("omega" in system)
+    assert resources[0]["content"].split()[-1] in system
+
+
 def test_the_debugger_runs_an_unsaved_configuration(chat_app, fake_openai, team):
     draft = {**chat_app.config, "pre_prompt": "Draft prompt"}
     run, events = converse(

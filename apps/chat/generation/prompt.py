@@ -11,6 +11,7 @@ from apps.providers.runtime.types import Message as LLMMessage
 from apps.providers.tokens import estimate_tokens
 
 DEFAULT_MAX_TOKENS = 512  # what a reply is assumed to need when max_tokens is not set
+CONTEXT_FRAMING_TOKENS = 32  # the words that introduce the knowledge in the prompt
 
 
 def build_messages(turn: Turn, *, context: str = "") -> list[LLMMessage]:
@@ -32,6 +33,28 @@ def build_messages(turn: Turn, *, context: str = "") -> list[LLMMessage]:
         messages += [LLMMessage("user", query), LLMMessage("assistant", answer)]
     messages.append(LLMMessage("user", _with_images(turn.query, turn.images)))
     return messages
+
+
+def fit_context(turn: Turn, resources: list[dict]) -> list[dict]:
+    """The retrieved passages that fit the model's context, best first: what is left of the
+    context size after the reply's max_tokens, the prompt and the query. History comes
+    after the knowledge, from whatever remains (see fit_history)."""
+    template = turn.config.get("pre_prompt") or ""
+    max_tokens = int(turn.model.parameters.get("max_tokens") or DEFAULT_MAX_TOKENS)
+    budget = (
+        turn.model.context_size
+        - max_tokens
+        - estimate_tokens(render(template, inputs=turn.inputs, context="", query=turn.query))
+        - estimate_tokens(turn.query)
+        - CONTEXT_FRAMING_TOKENS
+    )
+    kept = []
+    for resource in resources:
+        budget -= estimate_tokens(str(resource.get("content") or ""))
+        if budget < 0:
+            break
+        kept.append(resource)
+    return kept
 
 
 def fit_history(turn: Turn, *, used_tokens: int) -> list[tuple[str, str]]:

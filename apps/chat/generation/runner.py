@@ -17,7 +17,7 @@ from apps.chat.generation import events as ev
 from apps.chat.generation import features
 from apps.chat.generation.fanout import Run
 from apps.chat.generation.limits import active_release
-from apps.chat.generation.prompt import build_messages
+from apps.chat.generation.prompt import build_messages, fit_context
 from apps.chat.generation.turn import Turn, message_finish
 from apps.chat.models import AppMode, Conversation, FromSource, Message, MessageStatus
 from apps.core.errors import DomainError
@@ -93,13 +93,15 @@ async def _answer(run: Run, turn: Turn, outcome: Outcome, started: float) -> Non
         return
     context = ""
     if features.knowledge_datasets(turn.config):
-        outcome.resources = await offload(features.knowledge_retrieve)(
+        retrieved = await offload(features.knowledge_retrieve)(
             workspace=turn.app.workspace_id,
             dataset_configs=turn.config.get("dataset_configs") or {},
             query=turn.query,
             debugger=turn.message.from_source == FromSource.DEBUGGER,
             app_id=turn.app.pk,
         )
+        # Cited sources are exactly the passages the model was given.
+        outcome.resources = fit_context(turn, retrieved)
         context = features.context_text(outcome.resources)
     request = LLMRequest(
         model=turn.model.name,
