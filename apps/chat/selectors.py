@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
-from apps.chat.models import App, Message
+from apps.chat.models import App, Conversation, Message
 from apps.core.errors import NotFound
 
 
@@ -41,3 +41,21 @@ def message_list(*, app: App) -> QuerySet[Message]:
         .prefetch_related("feedbacks")
         .order_by("-created_at", "-id")
     )
+
+
+def message_branch(*, conversation: Conversation, last: Message | None = None) -> list[Message]:
+    """The turns leading to `last` (default: the newest), oldest first, in one query. Each
+    turn names the turn before it as its parent and a regenerated answer is a sibling of
+    the one it replaces, so walking parents from the end leaves replaced answers out."""
+    messages = list(
+        Message.objects.for_workspace(conversation.workspace_id)
+        .filter(conversation=conversation)
+        .order_by("created_at")
+    )
+    by_id = {m.pk: m for m in messages}
+    branch, current = [], by_id.get(last.pk) if last else (messages[-1] if messages else None)
+    while current is not None and len(branch) < len(messages):
+        branch.append(current)
+        current = by_id.get(current.parent_message_id)
+    branch.reverse()
+    return branch

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.core import signing
 from django.db.models import QuerySet
 
+from apps.chat import selectors
 from apps.chat.models import App, AppMode, Conversation, EndUser, Message, MessageFeedback
 from apps.chat.services.end_users import end_user_get_or_create
 from apps.core import ratelimit
@@ -169,21 +170,8 @@ def visitor_message(*, visitor: Visitor, message_id) -> Message:
 
 
 def conversation_thread(*, conversation: Conversation) -> list[Message]:
-    """The turns shown for a conversation. Each turn names the turn before it as its parent,
-    and a regenerated answer is a sibling of the one it replaces: so the thread is walked
-    from the newest message back along parents, and replaced answers drop out."""
-    messages = list(
-        Message.objects.for_workspace(conversation.workspace_id)
-        .filter(conversation=conversation)
-        .order_by("created_at")
-    )
-    by_id = {m.pk: m for m in messages}
-    thread, current = [], messages[-1] if messages else None
-    while current is not None and len(thread) < len(messages):
-        thread.append(current)
-        current = by_id.get(current.parent_message_id)
-    thread.reverse()
-    return thread
+    """The turns shown for a conversation: the branch that ends at the newest turn."""
+    return selectors.message_branch(conversation=conversation)
 
 
 def attach_ratings(messages: list[Message]) -> None:

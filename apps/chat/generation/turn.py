@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from apps.chat import selectors
 from apps.chat.generation.inputs import InvalidInput, inputs_clean
 from apps.chat.models import App, AppMode, Conversation, EndUser, Message, MessageStatus, UploadFile
 from apps.core.errors import DomainError, NotFound
@@ -141,7 +142,7 @@ def turn_begin(
             model_provider=setup.provider,
             model_name=setup.name,
         )
-    history = _history(parent) if chat else []
+    history = _history(conversation, parent) if chat else []
     return Turn(app, config, setup, message, conversation, query, inputs, images, history)
 
 
@@ -185,17 +186,13 @@ def _parent(conversation: Conversation | None, parent_message_id) -> Message | N
     return messages.order_by("-created_at").first()  # the newest turn: go on from there
 
 
-def _history(parent: Message | None) -> list[tuple[str, str]]:
-    """The thread leading to `parent`: its ancestors, following parent_message links, so a
-    regenerated answer's siblings are not part of it."""
-    turns = []
-    seen = set()
-    while parent is not None and len(turns) < MAX_HISTORY_MESSAGES and parent.pk not in seen:
-        seen.add(parent.pk)
-        if parent.answer:
-            turns.append((parent.query, parent.answer))
-        parent = parent.parent_message
-    return list(reversed(turns))
+def _history(conversation: Conversation | None, parent: Message | None) -> list[tuple[str, str]]:
+    """The (query, answer) turns of the branch leading to `parent`, so a regenerated
+    answer's siblings are not part of it; the newest MAX_HISTORY_MESSAGES at most."""
+    if conversation is None or parent is None:
+        return []
+    branch = selectors.message_branch(conversation=conversation, last=parent)
+    return [(m.query, m.answer) for m in branch if m.answer][-MAX_HISTORY_MESSAGES:]
 
 
 def _stored_files(files) -> list[dict]:
