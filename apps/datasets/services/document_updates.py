@@ -28,26 +28,26 @@ def document_update_content(
     documents.require_manage(actor, document.dataset)
     data, stored_name = None, None
     if file is not None:
-        data = documents._read_checked(file)
-        stored_name = documents._file_name(file)
+        data = documents.read_checked_upload(file)
+        stored_name = documents.stored_file_name(file)
     elif text is not None:
         if not text.strip():
             raise DomainError("The text is empty: paste something to index.", code="empty_text")
         data = text.encode()
-        documents._check_size("The text", len(data))
+        documents.check_size("The text", len(data))
         stored_name = "text.txt"
     old_file = document.file.name if document.file else ""
     with transaction.atomic():
         if name is not None:
-            document.name = documents._clean_name(name)
+            document.name = documents.clean_document_name(name)
             document.save(update_fields=["name", "updated_at"])
         elif file is not None and stored_name:
             document.name = stored_name
             document.save(update_fields=["name", "updated_at"])
         if data is not None:
-            documents._save_file(document, stored_name, data)
+            documents.save_document_file(document, stored_name, data)
     if data is not None and old_file and old_file != document.file.name:
-        transaction.on_commit(lambda: documents._delete_file(old_file))
+        transaction.on_commit(lambda: documents.delete_stored_file(old_file))
     if data is not None or process_rule is not None:
         documents.document_reindex(actor=actor, document=document, process_rule=process_rule)
     document.refresh_from_db()

@@ -81,7 +81,7 @@ def document_create_from_files(
     if not files:
         raise DomainError("Choose at least one file to upload.", code="no_file")
     _check_batch(files)
-    contents = [(_file_name(upload), _read_checked(upload)) for upload in files]
+    contents = [(stored_file_name(upload), read_checked_upload(upload)) for upload in files]
     rule, form = _rule(dataset, process_rule, doc_form)
     _check_embedding_model(dataset)
     batch = _new_batch()
@@ -100,7 +100,7 @@ def document_create_from_files(
                 source=DataSourceType.UPLOAD_FILE,
                 mime_type=getattr(_find(files, name), "content_type", "") or "",
             )
-            _save_file(document, name, data)
+            save_document_file(document, name, data)
             documents.append(document)
         tasks.enqueue(document.pk for document in documents)
     return batch, documents
@@ -117,11 +117,11 @@ def document_create_from_text(
 ) -> Document:
     """A document from pasted text (saved as a .txt file, so re-indexing can read it)."""
     require_manage(actor, dataset)
-    name = _clean_name(name)
+    name = clean_document_name(name)
     if not (text or "").strip():
         raise DomainError("The text is empty: paste something to index.", code="empty_text")
     data = text.encode()
-    _check_size(name, len(data))
+    check_size(name, len(data))
     rule, form = _rule(dataset, process_rule, doc_form)
     _check_embedding_model(dataset)
     with transaction.atomic():
@@ -136,7 +136,7 @@ def document_create_from_text(
             source=DataSourceType.TEXT,
             mime_type="text/plain",
         )
-        _save_file(document, "text.txt", data)
+        save_document_file(document, "text.txt", data)
         tasks.enqueue([document.pk])
     return document
 
@@ -157,7 +157,7 @@ def document_create_from_url(
     _check_embedding_model(dataset)
     data, extension = _fetch(url)
     parsed = urlsplit(url)
-    name = _clean_name(name or f"{parsed.netloc}{parsed.path}".rstrip("/") or url)
+    name = clean_document_name(name or f"{parsed.netloc}{parsed.path}".rstrip("/") or url)
     with transaction.atomic():
         document = _document(
             actor,
@@ -171,7 +171,7 @@ def document_create_from_url(
             mime_type=f"text/{extension}",
         )
         document.source_url = url
-        _save_file(document, f"page.{extension}", data)
+        save_document_file(document, f"page.{extension}", data)
         tasks.enqueue([document.pk])
     return document
 
@@ -188,10 +188,10 @@ def chunk_preview(
     """The first chunks the rule would make of the text or file; nothing is stored."""
     require_manage(actor)
     if file is not None:
-        name = _file_name(file)
-        source = extraction.extract(name, _read_checked(file))
+        name = stored_file_name(file)
+        source = extraction.extract(name, read_checked_upload(file))
     elif text is not None and text.strip():
-        _check_size("The text", len(text.encode()))
+        check_size("The text", len(text.encode()))
         source = text
     else:
         raise DomainError("Give a text or a file to preview.", code="no_content")
@@ -278,7 +278,7 @@ def document_delete(*, actor: Membership, document: Document) -> None:
     file_name = document.file.name if document.file else ""
     document.delete()
     if file_name:
-        transaction.on_commit(lambda: _delete_file(file_name))
+        transaction.on_commit(lambda: delete_stored_file(file_name))
 
 
 # --- Helpers -------------------------------------------------------------------------
@@ -329,7 +329,7 @@ def _document(actor, dataset, *, name, batch, position, rule, doc_form, source, 
     )
 
 
-def _save_file(document: Document, name: str, data: bytes) -> None:
+def save_document_file(document: Document, name: str, data: bytes) -> None:
     extension = extraction.extension_of(name) or "txt"
     # The stored name is ours (no user text in storage paths); the document keeps its name.
     stored = f"{document.pk.hex}.{extension}"
@@ -338,7 +338,7 @@ def _save_file(document: Document, name: str, data: bytes) -> None:
     document.save(update_fields=["file", "file_size", "source_url", "updated_at"])
 
 
-def _delete_file(name: str) -> None:
+def delete_stored_file(name: str) -> None:
     try:
         default_storage.delete(name)
     except OSError:
@@ -354,27 +354,27 @@ def _new_batch() -> str:
     return timezone.now().strftime("%Y%m%d%H%M%S") + secrets.token_hex(7)
 
 
-def _clean_name(name: str) -> str:
+def clean_document_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:
         raise DomainError("Give the document a name.", code="invalid_param")
     return name[:255]
 
 
-def _file_name(upload: File) -> str:
+def stored_file_name(upload: File) -> str:
     raw = getattr(upload, "name", "") or ""
-    return _clean_name(raw.replace("\\", "/").rsplit("/", 1)[-1])
+    return clean_document_name(raw.replace("\\", "/").rsplit("/", 1)[-1])
 
 
 def _find(files: Sequence[File], name: str):
-    return next((f for f in files if _file_name(f) == name), None)
+    return next((f for f in files if stored_file_name(f) == name), None)
 
 
 def _max_file_bytes() -> int:
     return settings.ORRERY_DATASET_MAX_FILE_MB * MB
 
 
-def _check_size(name: str, size: int) -> None:
+def check_size(name: str, size: int) -> None:
     if size > _max_file_bytes():
         raise UploadTooLarge(
             f"{name} is {size / MB:.1f} MB; the limit is {settings.ORRERY_DATASET_MAX_FILE_MB} MB "
@@ -390,10 +390,10 @@ def _check_batch(files: Sequence[File]) -> None:
         )
     total = 0
     for upload in files:
-        name = _file_name(upload)
+        name = stored_file_name(upload)
         extraction.check_supported(name)
         size = getattr(upload, "size", None) or 0
-        _check_size(name, size)
+        check_size(name, size)
         total += size
     if total > settings.ORRERY_DATASET_MAX_BATCH_MB * MB:
         raise UploadTooLarge(
@@ -402,14 +402,14 @@ def _check_batch(files: Sequence[File]) -> None:
         )
 
 
-def _read_checked(upload: File) -> bytes:
+def read_checked_upload(upload: File) -> bytes:
     """The file's bytes, after a cheap look at whether its container is what it claims."""
-    name = _file_name(upload)
+    name = stored_file_name(upload)
     extension = extraction.check_supported(name)
     if hasattr(upload, "seek"):
         upload.seek(0)
     data = upload.read(_max_file_bytes() + 1)
-    _check_size(name, len(data))
+    check_size(name, len(data))
     if not data:
         raise DomainError(f"{name} is empty.", code="empty_document")
     extraction.sniff(name, extension, data)
