@@ -58,7 +58,11 @@ class StudioDebugConsumer(WebAppConsumer):
         return super()._messages().filter(from_source=FromSource.DEBUGGER, user=self.actor.user)
 
     def _read_config(self, data: dict) -> dict:
-        app = App.objects.filter(pk=self.actor.app.pk).first()
+        app = (
+            App.objects.for_workspace(self.membership.workspace)
+            .filter(pk=self.actor.app.pk)
+            .first()
+        )
         if app is None:
             raise NotFound("This app was deleted.")
         self.actor = replace(self.actor, app=app)  # the latest name, mode and limits
