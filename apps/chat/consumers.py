@@ -316,7 +316,9 @@ class WebAppConsumer(AsyncWebsocketConsumer):
                     group_name(self.conversation_id), self.channel_name
                 )
             await self._join(conversation_id)
-        if conversation_id and self.channel_layer is not None:
+        # A conversation made by this turn has no other tab in its group yet, and the
+        # in-memory layer's group_send walks every channel there is: only this socket.
+        if conversation_id and self.channel_layer is not None and not new_conversation:
             await self.channel_layer.group_send(group_name(conversation_id), event)
         else:
             await self.run_started(event)

@@ -8,10 +8,10 @@ EndUser of the app, and conversations and messages are found only for that end u
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Literal
 
+import orjson
 from django.http import FileResponse, JsonResponse, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
@@ -190,7 +190,7 @@ async def sse_frames(run: generation.Run, events: AsyncIterator) -> AsyncIterato
             while not queue.empty():
                 batch.append(queue.get_nowait())
             out, finished = [], False
-            for event in batch:
+            for event in _joined_chunks(batch):
                 if event is _DONE:
                     finished = True
                     break
@@ -208,8 +208,22 @@ async def sse_frames(run: generation.Run, events: AsyncIterator) -> AsyncIterato
         task.cancel()
 
 
+def _joined_chunks(batch: list) -> list:
+    """Answer chunks that arrived together as one `message` event: a client joins the
+    answers of consecutive message events, and a busy server writes fewer of them."""
+    out: list = []
+    for event in batch:
+        if isinstance(event, generation.AnswerChunk) and out:
+            last = out[-1]
+            if isinstance(last, generation.AnswerChunk):
+                out[-1] = generation.AnswerChunk(last.answer + event.answer)
+                continue
+        out.append(event)
+    return out
+
+
 def _frame(data: dict) -> bytes:
-    return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+    return b"data: " + orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n\n"
 
 
 @router.post("/chat-messages/{task_id}/stop")

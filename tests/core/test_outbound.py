@@ -11,6 +11,7 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 
+import aiohappyeyeballs
 import httpcore
 import httpx
 import pytest
@@ -368,11 +369,12 @@ def recorded_connects(monkeypatch):
         connects.append(host)
         raise httpcore.ConnectError("intercepted by the test")
 
-    async def async_connect_tcp(self, host, port, *args, **kwargs):
-        connect_tcp(self, host, port)
+    async def start_connection(addr_infos, *args, **kwargs):  # aiohttp's (async client)
+        connects.extend(info[4][0] for info in addr_infos)
+        raise OSError("intercepted by the test")
 
     monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", connect_tcp)
-    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", async_connect_tcp)
+    monkeypatch.setattr(aiohappyeyeballs, "start_connection", start_connection)
     return connects
 
 

@@ -65,6 +65,7 @@ class Run:
     _watchers: set = field(default_factory=set)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _outbox: list = field(default_factory=list)  # for other processes
+    _remote: bool = field(default_factory=shared)  # read once, not per token
     _publisher: asyncio.Task | None = None
 
     def envelope(self, event: ev.Event) -> dict:
@@ -98,7 +99,7 @@ class Run:
             self.closing.append(event)
         for queue in self._watchers:
             queue.put_nowait(event)
-        if shared():
+        if self._remote:
             self._outbox.append({**ev.to_dict(event), "offset": offset})
             if self._publisher is None:
                 self._publisher = asyncio.create_task(self._publish_loop())
@@ -109,7 +110,7 @@ class Run:
         for queue in self._watchers:
             queue.put_nowait(_CLOSED)
         self._watchers.clear()
-        if shared():
+        if self._remote:
             self._outbox.append({"event": CLOSED_EVENT, "offset": None})
         if self._publisher is not None:
             self._publisher.cancel()

@@ -1,38 +1,22 @@
-"""Pooled HTTP clients for provider calls: a few AsyncClients per event loop (an httpx
-AsyncClient must not be shared across loops), every request through the SSRF guard.
-
-Why a few rather than one: httpcore's pool looks at every connection it holds each time
-a request starts or a response closes (and counts them all in a list, per connection, to
-decide about closing idle ones), so its cost per request grows with the square of its
-size. Under 64 concurrent streams that was a tenth of the gateway's time. Calls take the
-clients in turn, so each pool stays small; together they allow what one did."""
+"""The pooled HTTP client for provider calls: one AsyncClient per event loop (a client
+must not be shared across loops), every request through the SSRF guard."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import ssl
-import weakref
 
 import httpx
 
 from apps.core.outbound import guarded_async_client
 
 TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=60.0, pool=30.0)
-SHARDS = 8
-# Per client. Keep-alive as many as may be open: httpcore closes idle connections once
-# the pool holds more than max_keepalive_connections in all, busy ones included.
-LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+# Connections open at once to all providers; more requests wait for one (the pool timeout).
+LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=512)
 
-
-class _Shards:
-    def __init__(self):
-        self.clients: list[httpx.AsyncClient | None] = [None] * SHARDS
-        self.turn = itertools.cycle(range(SHARDS))
-
-
-_shards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shards] = weakref.WeakKeyDictionary()
+_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+_closers: set[asyncio.Task] = set()  # held here: the loop keeps only weak references
 
 
 @functools.cache
@@ -43,12 +27,23 @@ def _tls() -> ssl.SSLContext:
 
 def provider_client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
-    shards = _shards.get(loop)
-    if shards is None:
-        shards = _shards[loop] = _Shards()
-    index = next(shards.turn)
-    client = shards.clients[index]
+    client = _clients.get(loop)
     if client is None or client.is_closed:
-        client = guarded_async_client(timeout=TIMEOUT, limits=LIMITS, verify=_tls())
-        shards.clients[index] = client
+        client = _clients[loop] = guarded_async_client(
+            timeout=TIMEOUT, limits=LIMITS, verify=_tls()
+        )
+        closer = loop.create_task(_close_with_loop(loop, client))
+        _closers.add(closer)
+        closer.add_done_callback(_closers.discard)
     return client
+
+
+async def _close_with_loop(loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient) -> None:
+    """Waits for the end of the loop: asyncio.run (and so async_to_sync) cancels what is
+    left when its coroutine returns, and this closes the client's connections then."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        if _clients.get(loop) is client:
+            del _clients[loop]
+        await client.aclose()

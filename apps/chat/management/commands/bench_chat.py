@@ -82,6 +82,8 @@ class Phase:
     streams: list[Stream] = field(default_factory=list)
     wall: float = 0.0
     peak_rss_kb: int | None = None
+    server_cpu: float = 0.0  # seconds of the server process's CPU during the phase
+    upstream_cpu: float = 0.0  # and of the fake upstream's
 
     @property
     def ok(self) -> list[Stream]:
@@ -263,6 +265,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int, field_name: str = "VmHWM") -> int | None:
     """A process's resident memory from /proc (VmHWM: its peak so far)."""
     try:
@@ -328,7 +339,9 @@ class Command(BaseCommand):
             idle_kb = rss_kb(server.pid, "VmRSS")
             query = query_for(tokens)
             results = asyncio.run(
-                self._phases(wanted, n, ramp, timeout, base, fake_url, bench, query, server.pid)
+                self._phases(
+                    wanted, n, ramp, timeout, base, fake_url, bench, query, (server.pid, fake.pid)
+                )
             )
             self._report(results, n=n, tokens=tokens, token_ms=token_ms, ramp=ramp, idle=idle_kb)
             if any(phase.errors for phase in results):
@@ -345,7 +358,8 @@ class Command(BaseCommand):
             if bench is not None:
                 bench.delete()
 
-    async def _phases(self, wanted, n, ramp, timeout, base, fake_url, bench, query, pid):
+    async def _phases(self, wanted, n, ramp, timeout, base, fake_url, bench, query, pids):
+        pid, fake_pid = pids
         limits = httpx.Limits(max_connections=n + 8, max_keepalive_connections=n + 8)
         results: list[Phase] = []
         async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
@@ -372,7 +386,10 @@ class Command(BaseCommand):
                 if warm.errors:
                     self.stdout.write(f"warm-up {name} failed: {warm.errors[0]}")
                 self.stdout.write(f"running {name}: {n} chats …")
+                cpu_before = cpu_seconds(pid), cpu_seconds(fake_pid)
                 phase = await run_phase(name, n, ramp, timeout, make)
+                phase.server_cpu = cpu_seconds(pid) - cpu_before[0]
+                phase.upstream_cpu = cpu_seconds(fake_pid) - cpu_before[1]
                 phase.peak_rss_kb = rss_kb(pid)
                 results.append(phase)
                 if name == "websocket":
@@ -402,6 +419,7 @@ class Command(BaseCommand):
         out(
             f"{'path':<10}{'ok':>5}{'err':>5}  {'TTFT p50':>9}{'p99':>9}  {'total p50':>10}"
             f"{'p99':>9}  {'frames/chat':>11}{'frames/s':>9}{'tokens/s':>9}  {'peak RSS':>9}"
+            f"{'server CPU/chat':>16}"
         )
         for phase in results:
             ok = phase.ok
@@ -415,9 +433,14 @@ class Command(BaseCommand):
                 f"{pct(totals, 0.5) * 1000:8.0f}ms{pct(totals, 0.99) * 1000:7.0f}ms  "
                 f"{frames / max(1, len(ok)):11.1f}{frames / phase.wall:9.0f}"
                 f"{sum(s.tokens for s in ok) / phase.wall:9.0f}  {rss:>9}"
+                f"{phase.server_cpu * 1000 / max(1, len(phase.streams)):13.1f} ms"
             )
         if idle:
             out(f"server RSS when idle, before the phases: {idle / 1024:.0f} MB")
+        out(
+            "CPU of the fake upstream per phase (it shares the machine): "
+            + ", ".join(f"{p.name} {p.upstream_cpu:.1f} s" for p in results)
+        )
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         out(f"load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} CPUs")
         for phase in results:
