@@ -122,6 +122,7 @@ def turn_begin(
                 workspace_id=app.workspace_id,
                 app=app,
                 end_user=end_user,
+                user=user if end_user is None else None,
                 from_source=from_source,
                 name=_first_name(query),
                 inputs=inputs,
@@ -154,12 +155,11 @@ def _first_name(query: str) -> str:
 def _conversation(app: App, conversation_id, end_user, user) -> Conversation | None:
     if not conversation_id:
         return None
+    rows = Conversation.objects.for_workspace(app.workspace_id).filter(app=app, end_user=end_user)
+    if end_user is None:  # a studio preview: each member's conversations are their own
+        rows = rows.filter(user=user)
     try:
-        conversation = (
-            Conversation.objects.for_workspace(app.workspace_id)
-            .filter(app=app, pk=conversation_id, end_user=end_user)
-            .first()
-        )
+        conversation = rows.filter(pk=conversation_id).first()
     except (ValueError, ValidationError):
         conversation = None
     if conversation is None:
