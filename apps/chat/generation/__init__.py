@@ -46,6 +46,9 @@ from apps.chat.models import App, EndUser, Message, MessageStatus
 from apps.core.offload import offload
 
 ORPHAN_GRACE_SECONDS = 60
+# A turn is stopped by its own process after MAX_EXECUTION_SECONDS, so one still running
+# past this is alive nowhere: its process died (apps.chat.orphans sweeps them up).
+ORPHAN_AFTER_SECONDS = MAX_EXECUTION_SECONDS + ORPHAN_GRACE_SECONDS
 INTERRUPTED = "The answer was interrupted (the server restarted)."
 
 __all__ = [
@@ -186,7 +189,7 @@ def _saved_events(task_id: str, *, running_ok: bool = False) -> list[Event] | No
         return [ev.GenerationFailed(404, "not_found", "No such task.")]
     if message.status == MessageStatus.RUNNING:
         age = (timezone.now() - message.created_at).total_seconds()
-        if age > MAX_EXECUTION_SECONDS + ORPHAN_GRACE_SECONDS:
+        if age > ORPHAN_AFTER_SECONDS:
             # Its process is gone (a restart): nobody will finish it, so say so once.
             message_finish(message.pk, status=MessageStatus.ERROR, error=INTERRUPTED)
             message.status, message.error = MessageStatus.ERROR, INTERRUPTED
