@@ -79,6 +79,7 @@ async def start(
     conversation_id=None,
     parent_message_id=None,
     config_override: dict | None = None,
+    conversation_name: str | None = None,
 ) -> Run:
     """Start a turn of `app` and return its Run (task_id, message_id, conversation_id).
 
@@ -89,6 +90,7 @@ async def start(
     parent_message_id: answer again after this message (regenerate); default (None): after
         the newest; NO_PARENT: as the first turn (regenerating the first answer).
     config_override: run this configuration instead of the saved one (the debug pane).
+    conversation_name: the name of a conversation this turn starts; default: the question.
     files: Dify's [{type: "image", transfer_method: "local_file"|"remote_url",
         upload_file_id | url}]."""
     config = config_override if config_override is not None else app.config
@@ -113,6 +115,7 @@ async def start(
             conversation_id=conversation_id,
             parent_message_id=parent_message_id,
             task_id=task_id,
+            conversation_name=conversation_name,
         )
     except BaseException:
         if app.max_active_requests:

@@ -14,6 +14,7 @@ from django.db import transaction
 from apps.chat import selectors
 from apps.chat.generation.inputs import InvalidInput, inputs_clean
 from apps.chat.models import App, AppMode, Conversation, EndUser, Message, MessageStatus, UploadFile
+from apps.chat.services.conversations import conversation_name_from_query
 from apps.core.errors import DomainError, NotFound
 from apps.providers.resolution import ModelNotConfigured, resolve
 from apps.providers.runtime.types import ImagePart
@@ -97,6 +98,7 @@ def turn_begin(
     conversation_id,
     parent_message_id,
     task_id: uuid.UUID,
+    conversation_name: str | None = None,
 ) -> Turn:
     if app.mode not in RUNNABLE_MODES:
         raise AppUnavailable(f"Apps of type {app.mode} cannot run here yet.")
@@ -124,7 +126,7 @@ def turn_begin(
                 end_user=end_user,
                 user=user if end_user is None else None,
                 from_source=from_source,
-                name=_first_name(query),
+                name=conversation_name or conversation_name_from_query(query),
                 inputs=inputs,
             )
         message = Message.objects.create(
@@ -145,11 +147,6 @@ def turn_begin(
         )
     history = _history(conversation, parent) if chat else []
     return Turn(app, config, setup, message, conversation, query, inputs, images, history)
-
-
-def _first_name(query: str) -> str:
-    name = " ".join(query.split())
-    return name if len(name) <= 40 else name[:39] + "…"
 
 
 def _conversation(app: App, conversation_id, end_user, user) -> Conversation | None:
