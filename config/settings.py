@@ -146,6 +146,7 @@ DRAMATIQ_BROKER["MIDDLEWARE"] = [
     "django_dramatiq.middleware.DbConnectionsMiddleware",
     "apps.core.worker.HeartbeatMiddleware",
     "apps.datasets.reconciler.ReconcilerMiddleware",
+    "apps.chat.orphans.OrphanSweepMiddleware",
 ]
 DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 # `manage.py serve` runs worker threads itself unless workers run under rundramatiq.
@@ -241,6 +242,8 @@ ORRERY_HOSTED_QUOTA_TOKENS = env.int("ORRERY_HOSTED_QUOTA_TOKENS", default=0)
 # --- Apps --------------------------------------------------------------------
 # Messages (app turns, from every source) a workspace may start a calendar month; 0: no limit.
 ORRERY_WORKSPACE_MONTHLY_MESSAGES = env.int("ORRERY_WORKSPACE_MONTHLY_MESSAGES", default=0)
+# How often each worker marks answers left "generating" by a dead server as interrupted.
+ORRERY_CHAT_ORPHAN_SWEEP_SECONDS = env.int("ORRERY_CHAT_ORPHAN_SWEEP_SECONDS", default=300)
 
 # --- Knowledge bases ---------------------------------------------------------
 ORRERY_DATASET_MAX_FILE_MB = env.int("ORRERY_DATASET_MAX_FILE_MB", default=15)

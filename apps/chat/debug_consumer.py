@@ -52,7 +52,10 @@ class StudioDebugConsumer(WebAppConsumer):
         )
 
     def _conversations(self):
-        return super()._conversations().filter(from_source=FromSource.DEBUGGER)
+        # Each member previews in conversations of their own: another's is "not found".
+        return (
+            super()._conversations().filter(from_source=FromSource.DEBUGGER, user=self.actor.user)
+        )
 
     def _messages(self):
         return super()._messages().filter(from_source=FromSource.DEBUGGER, user=self.actor.user)

@@ -3,11 +3,15 @@
 
 The file's shape (Dify's `export_dsl`):
 
-    version: "0.3.0"            # the DSL version; Dify 1.x writes 0.1.5 … 0.6.0
+    version: "0.7.0"            # the DSL version; Dify 1.x writes 0.1.5 … 0.7.0
     kind: app
     app: {name, mode, icon, icon_type, icon_background, description, use_icon_as_answer_icon}
     model_config: {...}         # Dify's app_model_config, which is our App.config
-    dependencies: [{type: marketplace, value: {marketplace_plugin_unique_identifier}, …}]
+    dependencies:               # Dify's PluginDependency, one per model plugin
+    - current_identifier: null
+      type: marketplace
+      value: {marketplace_plugin_unique_identifier: "langgenius/openai:0.3.5@<sha256>",
+              version: null}
 
 Dify 1.x names model providers by plugin id (`langgenius/openai/openai`), older exports by
 short name (`openai`); both become our provider id here, and export writes the plugin id
@@ -32,11 +36,12 @@ from apps.chat.services.apps import BUILDABLE_MODES, app_create, require
 from apps.core.errors import DomainError
 from apps.tenants.models import Membership
 
-# What export writes: read without confirmation by every Dify since 1.4 (older ones ask).
-DSL_VERSION = "0.3.0"
+# What export writes: what Dify 1.16 writes for every app (its CURRENT_APP_DSL_VERSION).
+# Dify imports an older minor version with a warning and asks before importing a newer one.
+DSL_VERSION = "0.7.0"
 # Newer minor versions than this are imported with a warning (their extra fields may
 # mean something we ignore); another major version is refused.
-NEWEST_KNOWN_VERSION = (0, 6)
+NEWEST_KNOWN_VERSION = (0, 7)
 MAX_DSL_BYTES = 2 * 1024 * 1024  # a chat app's file is a few kilobytes
 MAX_NODES = 50_000  # values in the parsed document, aliases counted at every use
 MAX_DEPTH = 40
@@ -63,6 +68,30 @@ _EXTRA_KEY_TYPES = {
 # Our provider id → Dify's plugin id, where it is not langgenius/<id>/<id>.
 _PLUGIN_IDS = {"gemini": "langgenius/gemini/google"}
 _ORRERY_ONLY_PROVIDERS = {"local"}  # no Dify plugin serves these
+# Marketplace packages (`author/plugin:version@sha256`) of the plugins behind our providers,
+# as Dify 1.x exports name them. Dify's plugin daemon refuses an identifier without version
+# and checksum, and one unknown to the marketplace cannot be installed from the import
+# dialog, so only released packages are listed; a plugin missing here is left out of
+# `dependencies` (the importer picks the provider after import). Recent daemons count a
+# plugin as present whatever version of it is installed.
+MARKETPLACE_PACKAGES = {  # plugin → (version, sha256 of the package)
+    "langgenius/openai": (
+        "0.3.5",
+        "dcc15b5847dbe38c64c2a9fdc1ea2d46466b7028eb4766b251bc363b0eec3af3",
+    ),
+    "langgenius/gemini": (
+        "0.6.4",
+        "17f286b2d6699a258a2eba8bc1bff71b8f795b6aa7bee1464cbfa450b451303a",
+    ),
+    "langgenius/deepseek": (
+        "0.0.20",
+        "850efe73fb62bbe7ab2229116086596596297a77174fb86f73e1363b99a24116",
+    ),
+    "langgenius/tongyi": (
+        "0.1.48",
+        "966d88dc40611f067311c1c9839139ebc4b55bff471bc5e736dc3e828bc67b46",
+    ),
+}
 
 _VERSION = re.compile(r"^\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -221,7 +250,7 @@ def _check_version(raw) -> list[str]:
         return []  # Dify reads a missing version as 0.1.0
     match = _VERSION.match(str(raw))
     if not match:
-        raise DslError(f"The DSL version {raw!r} is not a version number like 0.3.0.")
+        raise DslError(f"The DSL version {raw!r} is not a version number like 0.7.0.")
     major, minor = int(match.group(1)), int(match.group(2) or 0)
     if major > NEWEST_KNOWN_VERSION[0]:
         raise DslError(
@@ -465,22 +494,25 @@ def app_export(*, app: App) -> str:
 
 
 def _dependencies(providers: list[str]) -> list[dict]:
-    """One marketplace dependency per Dify plugin the app's models come from. We know the
-    plugin, not the exact package Dify would install, so the identifier is the plugin id
-    alone and the version is left open."""
-    plugins = []
+    """One marketplace dependency per Dify plugin the app's models come from, in Dify's
+    shape, for the plugins whose released package we know (MARKETPLACE_PACKAGES)."""
+    packages: list[str] = []
     for provider in providers:
         full = plugin_id(provider)
         if full.count("/") != 2:
             continue
-        author, plugin, _ = full.split("/")
-        if f"{author}/{plugin}" not in plugins:
-            plugins.append(f"{author}/{plugin}")
+        plugin = full.rsplit("/", 1)[0]
+        if plugin not in MARKETPLACE_PACKAGES:
+            continue
+        version, checksum = MARKETPLACE_PACKAGES[plugin]
+        package = f"{plugin}:{version}@{checksum}"
+        if package not in packages:
+            packages.append(package)
     return [
         {
             "current_identifier": None,
             "type": "marketplace",
-            "value": {"marketplace_plugin_unique_identifier": plugin, "version": None},
+            "value": {"marketplace_plugin_unique_identifier": package, "version": None},
         }
-        for plugin in plugins
+        for package in packages
     ]

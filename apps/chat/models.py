@@ -114,6 +114,10 @@ class Conversation(TenantModel):
     end_user = models.ForeignKey(
         EndUser, null=True, blank=True, on_delete=models.CASCADE, related_name="conversations"
     )
+    # Whose a conversation without an end user is: the member previewing in the studio.
+    user = models.ForeignKey(
+        "tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     from_source = models.CharField(max_length=16, choices=FromSource.choices)
     name = models.CharField(max_length=255, blank=True)
     inputs = models.JSONField(default=dict)

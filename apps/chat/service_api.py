@@ -121,7 +121,13 @@ async def _run(request, body: CompletionIn, conversation_id=None):
         end_user=end_user,
         conversation_id=conversation_id,
         parent_message_id=getattr(body, "parent_message_id", None),
+        conversation_name=conversations.DEFAULT_NAME,
     )
+    if run.conversation_id and not conversation_id and getattr(body, "auto_generate_name", False):
+        # As Dify: the model names a new conversation after its first answer, unhurried.
+        conversations.conversation_name_later(
+            app=app, conversation_id=run.conversation_id, after=run.task
+        )
     if body.response_mode == "streaming":
         return sse_response(run, generation.events(run))
     return await _blocking(request, run)

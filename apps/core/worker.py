@@ -56,6 +56,44 @@ class HeartbeatMiddleware(dramatiq.Middleware):
         connection.close()
 
 
+class PeriodicMiddleware(dramatiq.Middleware):
+    """A chore every worker process runs in a thread of its own: at boot, then every
+    `interval()` seconds (0 or less: never). Subclasses name the chore with `tick()`;
+    several processes running it at once must be harmless (conditional updates)."""
+
+    thread_name = "orrery-periodic"
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+
+    def interval(self) -> float:
+        raise NotImplementedError
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+    def after_worker_boot(self, broker, worker) -> None:
+        if self.interval() <= 0:
+            return
+        self._stop.clear()
+        threading.Thread(target=self._loop, name=self.thread_name, daemon=True).start()
+
+    def before_worker_shutdown(self, broker, worker) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                close_old_connections()
+                self.tick()
+            except Exception:  # a database hiccup must not end the loop
+                logger.exception("%s failed", self.thread_name)
+            interval = self.interval()
+            if interval <= 0 or self._stop.wait(interval):
+                break
+        connection.close()
+
+
 def start_embedded_worker(threads: int | None = None) -> dramatiq.Worker:
     """Run Dramatiq worker threads in this process, consuming the configured broker."""
     worker = dramatiq.Worker(

@@ -8,11 +8,10 @@ imports models and actors only inside functions."""
 from __future__ import annotations
 
 import logging
-import threading
 
-import dramatiq
 from django.conf import settings
-from django.db import close_old_connections, connection
+
+from apps.core.worker import PeriodicMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -25,28 +24,13 @@ def reconcile_once() -> int:
     return len(ids)
 
 
-class ReconcilerMiddleware(dramatiq.Middleware):
-    def __init__(self) -> None:
-        self._stop = threading.Event()
+class ReconcilerMiddleware(PeriodicMiddleware):
+    thread_name = "orrery-reconciler"
 
-    def after_worker_boot(self, broker, worker) -> None:
-        if settings.ORRERY_INDEXING_RECONCILE_SECONDS <= 0:
-            return
-        self._stop.clear()
-        threading.Thread(target=self._loop, name="orrery-reconciler", daemon=True).start()
+    def interval(self) -> float:
+        return settings.ORRERY_INDEXING_RECONCILE_SECONDS
 
-    def before_worker_shutdown(self, broker, worker) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                close_old_connections()
-                woken = reconcile_once()
-                if woken:
-                    logger.info("reconciler woke %d waiting documents", woken)
-            except Exception:  # a database hiccup must not end the loop
-                logger.exception("indexing reconciler failed")
-            if self._stop.wait(settings.ORRERY_INDEXING_RECONCILE_SECONDS):
-                break
-        connection.close()
+    def tick(self) -> None:
+        woken = reconcile_once()
+        if woken:
+            logger.info("reconciler woke %d waiting documents", woken)

@@ -1,10 +1,13 @@
 """Dify DSL files import as apps and apps export as DSL files: real Dify 1.x and 0.x
 exports, an Orrery round trip, and files that must be refused with a reason."""
 
+import re
+
 import pytest
 import yaml
 
 from apps.chat import dsl, keys
+from apps.chat.config import default_config
 from apps.chat.models import App
 from apps.chat.services import apps as app_services
 from apps.core.errors import DomainError, PermissionDenied
@@ -350,7 +353,11 @@ def test_export_then_import_gives_the_same_configuration(team):
         {
             "current_identifier": None,
             "type": "marketplace",
-            "value": {"marketplace_plugin_unique_identifier": "langgenius/openai", "version": None},
+            "value": {
+                "marketplace_plugin_unique_identifier": "langgenius/openai:0.3.5@"
+                "dcc15b5847dbe38c64c2a9fdc1ea2d46466b7028eb4766b251bc363b0eec3af3",
+                "version": None,
+            },
         }
     ]
 
@@ -359,6 +366,47 @@ def test_export_then_import_gives_the_same_configuration(team):
     assert copy.pk != app.pk and copy.site_code != app.site_code
     assert copy.config == app.config
     assert (copy.name, copy.description, copy.icon) == ("Ops bot", "On call helper", "🛠️")
+
+
+# Dify's plugin daemon accepts a dependency only as author/plugin:version@checksum.
+DAEMON_IDENTIFIER = re.compile(
+    r"^(?:([a-z0-9_-]{1,64})/)?([a-z0-9_-]{1,255}):([0-9]{1,4})(\.[0-9]{1,4}){1,3}"
+    r"(-\w{1,16})?@[a-f0-9]{32,64}$"
+)
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "plugin"),
+    [
+        ("openai", "gpt-4o-mini", "langgenius/openai"),
+        ("gemini", "gemini-2.0-flash", "langgenius/gemini"),
+        ("deepseek", "deepseek-chat", "langgenius/deepseek"),
+    ],
+    ids=["openai", "gemini-named-google", "deepseek"],
+)
+def test_dependencies_name_a_released_marketplace_package(team, provider, model, plugin):
+    config = default_config("chat", provider=provider, model=model)
+    app = app_services.app_create(actor=_owner(team), name="Dep", mode="chat", config=config)
+    document = yaml.safe_load(dsl.app_export(app=app))
+    assert document["version"] == "0.7.0"
+    [dependency] = document["dependencies"]
+    assert set(dependency) == {"current_identifier", "type", "value"}
+    identifier = dependency["value"]["marketplace_plugin_unique_identifier"]
+    assert identifier.startswith(f"{plugin}:") and DAEMON_IDENTIFIER.match(identifier)
+
+
+def test_a_provider_without_a_known_package_is_left_out_of_dependencies(team):
+    config = default_config("chat", provider="anthropic", model="claude-3-5-haiku-latest")
+    app = app_services.app_create(actor=_owner(team), name="Dep", mode="chat", config=config)
+    document = yaml.safe_load(dsl.app_export(app=app))
+    assert document["model_config"]["model"]["provider"] == "langgenius/anthropic/anthropic"
+    assert document["dependencies"] == []
+
+
+@pytest.mark.parametrize("version", ["0.1.0", "0.1.5", "0.2.0", "0.3.0", "0.5.0", "0.6.0", "0.7.0"])
+def test_every_dify_1x_version_up_to_the_current_imports_without_a_warning(team, version):
+    app, warnings = dsl.app_import(actor=_owner(team), yaml_text=_file(version=version))
+    assert app.pk and not any("version" in w for w in warnings)
 
 
 def test_export_carries_no_key_id_or_public_link(team):

@@ -3,6 +3,7 @@ blocking and streaming chats, SSE framing, conversations, messages, feedback, st
 files, and Dify's error bodies."""
 
 import json
+import time
 
 import httpx
 import pytest
@@ -274,6 +275,12 @@ def test_output_moderation_and_errors_arrive_as_dify_events(
     replace = next(e for e in events if e["event"] == "message_replace")
     assert replace["answer"] == "[removed]" and replace["reason"] == "output_moderation"
     assert events[-1]["event"] == "message_end"
+    # The model names the new conversation after the answer: let it, so the next call
+    # is the one that meets the queued error.
+    deadline = time.monotonic() + 10
+    while client.get_conversations("u-12").json()["data"][0]["name"] == "New conversation":
+        assert time.monotonic() < deadline, "the conversation was never named"
+        time.sleep(0.05)
     fake_openai.queue(openai_error(400, "the model refused"))
     stream = client.create_chat_message({}, "hello", "u-12", response_mode="streaming")
     events = [json.loads(line[6:]) for line in stream.iter_lines(decode_unicode=True) if line]

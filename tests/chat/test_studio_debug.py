@@ -11,7 +11,7 @@ from channels.testing import WebsocketCommunicator
 
 from apps.chat.config import default_config
 from apps.chat.debug_consumer import StudioDebugConsumer
-from apps.chat.models import FromSource, Message
+from apps.chat.models import Conversation, FromSource, Message
 from apps.chat.services import apps as app_services
 from apps.tenants.models import Role
 from tests.providers.conftest import fake_openai, openai_ready  # noqa: F401 - fixtures
@@ -42,13 +42,15 @@ def page_form(**changes) -> dict:
     return data
 
 
-def talk(user, app_id, messages: list[dict], *, until: str = 'data-status="normal"'):
-    """Connect as `user`, send each message, collect frames until `until` shows up.
-    Returns (connected, frames)."""
+def talk(
+    user, app_id, messages: list[dict], *, until: str = 'data-status="normal"', query: str = ""
+):
+    """Connect as `user` (with `query`, e.g. "conversation=<id>"), send each message,
+    collect frames until `until` shows up. Returns (connected, frames)."""
 
     async def go():
         communicator = WebsocketCommunicator(
-            StudioDebugConsumer.as_asgi(), f"/ws/studio/{app_id}/debug/"
+            StudioDebugConsumer.as_asgi(), f"/ws/studio/{app_id}/debug/?{query}"
         )
         communicator.scope["user"] = user
         communicator.scope["url_route"] = {"kwargs": {"app_id": str(app_id)}}
@@ -132,3 +134,29 @@ def test_a_text_generator_previews_with_its_inputs(openai_ready):  # noqa: F811
     text = "".join(frames)
     assert 'id="completion-result"' in text
     assert "You said: Write about comets" in text
+
+
+def test_each_member_previews_in_conversations_of_their_own(app, openai_ready):  # noqa: F811
+    editor = openai_ready.members[Role.EDITOR].user
+    owner = openai_ready.members[Role.OWNER].user
+    talk(editor, app.id, [page_form(query="my secret plan")])
+    mine = Conversation.objects.get(app=app)
+    assert mine.user == editor and mine.from_source == FromSource.DEBUGGER
+
+    # Another member of the workspace can neither follow it nor go on in it.
+    connected, _ = talk(owner, app.id, [], query=f"conversation={mine.pk}")
+    assert connected is False
+    intrude = page_form(query="me too", conversation_id=str(mine.pk))
+    connected, frames = talk(owner, app.id, [intrude], until="chat-error")
+    assert connected and "No such conversation." in frames[-1]
+    assert list(mine.messages.values_list("query", flat=True)) == ["my secret plan"]
+
+    # Their own preview is a conversation of theirs; mine goes on for me.
+    talk(owner, app.id, [page_form(query="hello")])
+    theirs = Conversation.objects.exclude(pk=mine.pk).get(app=app)
+    assert theirs.user == owner
+    connected, _ = talk(editor, app.id, [], query=f"conversation={mine.pk}")
+    assert connected is True
+    _, frames = talk(editor, app.id, [page_form(query="go on", conversation_id=str(mine.pk))])
+    assert "You said: go on" in "".join(frames)
+    assert mine.messages.count() == 2

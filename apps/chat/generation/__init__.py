@@ -46,6 +46,9 @@ from apps.chat.models import App, EndUser, Message, MessageStatus
 from apps.core.offload import offload
 
 ORPHAN_GRACE_SECONDS = 60
+# A turn is stopped by its own process after MAX_EXECUTION_SECONDS, so one still running
+# past this is alive nowhere: its process died (apps.chat.orphans sweeps them up).
+ORPHAN_AFTER_SECONDS = MAX_EXECUTION_SECONDS + ORPHAN_GRACE_SECONDS
 INTERRUPTED = "The answer was interrupted (the server restarted)."
 
 __all__ = [
@@ -76,6 +79,7 @@ async def start(
     conversation_id=None,
     parent_message_id=None,
     config_override: dict | None = None,
+    conversation_name: str | None = None,
 ) -> Run:
     """Start a turn of `app` and return its Run (task_id, message_id, conversation_id).
 
@@ -86,6 +90,7 @@ async def start(
     parent_message_id: answer again after this message (regenerate); default (None): after
         the newest; NO_PARENT: as the first turn (regenerating the first answer).
     config_override: run this configuration instead of the saved one (the debug pane).
+    conversation_name: the name of a conversation this turn starts; default: the question.
     files: Dify's [{type: "image", transfer_method: "local_file"|"remote_url",
         upload_file_id | url}]."""
     config = config_override if config_override is not None else app.config
@@ -110,6 +115,7 @@ async def start(
             conversation_id=conversation_id,
             parent_message_id=parent_message_id,
             task_id=task_id,
+            conversation_name=conversation_name,
         )
     except BaseException:
         if app.max_active_requests:
@@ -186,7 +192,7 @@ def _saved_events(task_id: str, *, running_ok: bool = False) -> list[Event] | No
         return [ev.GenerationFailed(404, "not_found", "No such task.")]
     if message.status == MessageStatus.RUNNING:
         age = (timezone.now() - message.created_at).total_seconds()
-        if age > MAX_EXECUTION_SECONDS + ORPHAN_GRACE_SECONDS:
+        if age > ORPHAN_AFTER_SECONDS:
             # Its process is gone (a restart): nobody will finish it, so say so once.
             message_finish(message.pk, status=MessageStatus.ERROR, error=INTERRUPTED)
             message.status, message.error = MessageStatus.ERROR, INTERRUPTED

@@ -14,6 +14,7 @@ from django.db import transaction
 from apps.chat import selectors
 from apps.chat.generation.inputs import InvalidInput, inputs_clean
 from apps.chat.models import App, AppMode, Conversation, EndUser, Message, MessageStatus, UploadFile
+from apps.chat.services.conversations import conversation_name_from_query
 from apps.core.errors import DomainError, NotFound
 from apps.providers.resolution import ModelNotConfigured, resolve
 from apps.providers.runtime.types import ImagePart
@@ -97,6 +98,7 @@ def turn_begin(
     conversation_id,
     parent_message_id,
     task_id: uuid.UUID,
+    conversation_name: str | None = None,
 ) -> Turn:
     if app.mode not in RUNNABLE_MODES:
         raise AppUnavailable(f"Apps of type {app.mode} cannot run here yet.")
@@ -122,8 +124,9 @@ def turn_begin(
                 workspace_id=app.workspace_id,
                 app=app,
                 end_user=end_user,
+                user=user if end_user is None else None,
                 from_source=from_source,
-                name=_first_name(query),
+                name=conversation_name or conversation_name_from_query(query),
                 inputs=inputs,
             )
         message = Message.objects.create(
@@ -146,20 +149,14 @@ def turn_begin(
     return Turn(app, config, setup, message, conversation, query, inputs, images, history)
 
 
-def _first_name(query: str) -> str:
-    name = " ".join(query.split())
-    return name if len(name) <= 40 else name[:39] + "…"
-
-
 def _conversation(app: App, conversation_id, end_user, user) -> Conversation | None:
     if not conversation_id:
         return None
+    rows = Conversation.objects.for_workspace(app.workspace_id).filter(app=app, end_user=end_user)
+    if end_user is None:  # a studio preview: each member's conversations are their own
+        rows = rows.filter(user=user)
     try:
-        conversation = (
-            Conversation.objects.for_workspace(app.workspace_id)
-            .filter(app=app, pk=conversation_id, end_user=end_user)
-            .first()
-        )
+        conversation = rows.filter(pk=conversation_id).first()
     except (ValueError, ValidationError):
         conversation = None
     if conversation is None:

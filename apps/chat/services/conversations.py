@@ -1,25 +1,42 @@
 """Conversations of one end user (or of anyone, for the studio's logs): list with Dify's
-last_id pagination, rename (or let the model name it), delete."""
+last_id pagination, rename (or let the model name it, now or after the first answer),
+delete."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from apps.chat.models import App, Conversation, EndUser, Message
+from apps.chat.models import App, Conversation, EndUser, Message, MessageStatus
 from apps.core.errors import DomainError, NotFound
+from apps.core.offload import offload
 from apps.providers.instance import ModelInstance
-from apps.providers.runtime.errors import InvokeError
 from apps.providers.runtime.types import LLMRequest
 from apps.providers.runtime.types import Message as LLMMessage
+
+logger = logging.getLogger(__name__)
 
 SORTS = ("created_at", "-created_at", "updated_at", "-updated_at")
 MAX_LIMIT = 100
 MAX_NAME = 255
+DEFAULT_NAME = "New conversation"  # Dify's name until (or unless) the model names it
+FIRST_QUESTION_CHARS = 40
 NAME_PROMPT = (
     "Give this conversation a short title (at most six words) in the language of the "
     "question. Reply with the title only.\n\nQuestion: {query}"
 )
+
+
+def conversation_name_from_query(query: str) -> str:
+    """The first question on one line, shortened: a conversation's name when nobody (and no
+    model) named it."""
+    name = " ".join(query.split())
+    if len(name) <= FIRST_QUESTION_CHARS:
+        return name
+    return name[: FIRST_QUESTION_CHARS - 1] + "…"
 
 
 def _conversations(app: App, end_user: EndUser | None) -> QuerySet[Conversation]:
@@ -82,34 +99,61 @@ def conversation_rename(
     return conversation
 
 
-async def conversation_name_generate(*, app: App, conversation: Conversation) -> str:
+async def conversation_name_generate(
+    *, app: App, conversation: Conversation, unless_failed: bool = False
+) -> str:
     """A title for the conversation from its first question, written by the app's model;
-    the question itself, shortened, when the model cannot be reached."""
-    from apps.core.offload import offload  # async path only
-
+    the question itself, shortened, when the model cannot be reached (or, `unless_failed`,
+    when it could not answer that question either)."""
     first = await offload(
         lambda: Message.objects.filter(conversation=conversation).order_by("created_at").first()
     )()
     query = first.query if first else ""
     model = (app.config.get("model") or {}) if isinstance(app.config, dict) else {}
+    failed = first is not None and first.status == MessageStatus.ERROR
     name = ""
-    if query and model.get("provider") and model.get("name"):
-        instance = ModelInstance(
-            workspace=app.workspace_id, provider=model["provider"], model=model["name"]
-        )
+    if query and model.get("provider") and model.get("name") and not (unless_failed and failed):
         request = LLMRequest(
             model=model["name"],
             messages=[LLMMessage("user", NAME_PROMPT.format(query=query[:2000]))],
             parameters={"max_tokens": 32, "temperature": 0},
         )
         try:
+            instance = ModelInstance(
+                workspace=app.workspace_id, provider=model["provider"], model=model["name"]
+            )
             name = (await instance.invoke_llm(request)).text
-        except InvokeError:
+        except DomainError:  # the model failed or is gone: name it from the question
             name = ""
-    name = " ".join(name.strip().strip('"').split())[:MAX_NAME] or " ".join(query.split())[:40]
-    conversation.name = name or conversation.name
+    name = " ".join(name.strip().strip('"').split())[:MAX_NAME]
+    conversation.name = name or conversation_name_from_query(query) or conversation.name
     await offload(conversation.save)(update_fields=["name", "updated_at"])
     return conversation.name
+
+
+_naming: set[asyncio.Task] = set()  # the naming tasks under way, referenced until done
+
+
+def conversation_name_later(*, app: App, conversation_id, after: asyncio.Future | None) -> None:
+    """Let the model name a new conversation once its first turn (`after`, the turn's
+    task) is over (Dify's auto_generate_name), in a task of its own: the answer never
+    waits for the title. Call from the event loop."""
+
+    async def name() -> None:
+        if after is not None:
+            await asyncio.wait({after})  # however the turn ended, without cancelling it
+        try:
+            conversation = await offload(Conversation.objects.filter(pk=conversation_id).first)()
+            if conversation is not None:
+                await conversation_name_generate(
+                    app=app, conversation=conversation, unless_failed=True
+                )
+        except Exception:  # a background chore: log it, never break anything else
+            logger.exception("Naming conversation %s failed", conversation_id)
+
+    task = asyncio.create_task(name())
+    _naming.add(task)
+    task.add_done_callback(_naming.discard)
 
 
 def conversation_delete(*, app: App, end_user: EndUser | None, conversation_id) -> None:
