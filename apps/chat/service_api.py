@@ -8,10 +8,10 @@ EndUser of the app, and conversations and messages are found only for that end u
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Literal
 
-import orjson
 from django.http import FileResponse, JsonResponse, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
@@ -229,7 +229,8 @@ def _joined_chunks(batch: list) -> list:
 
 
 def _frame(data: dict) -> bytes:
-    return b"data: " + orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n\n"
+    # json's spacing, as Dify writes it: `{"event": "message", …}`.
+    return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
 
 
 @router.post("/chat-messages/{task_id}/stop")

@@ -65,7 +65,7 @@ class Run:
     _watchers: set = field(default_factory=set)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _outbox: list = field(default_factory=list)  # for other processes
-    _remote: bool = field(default_factory=shared)  # read once, not per token
+    _remote: bool = field(default_factory=lambda: shared())  # once a run, not once a token
     _publisher: asyncio.Task | None = None
 
     def envelope(self, event: ev.Event) -> dict:

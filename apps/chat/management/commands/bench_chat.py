@@ -74,6 +74,7 @@ class Stream:
     frames: int = 0
     tokens: int = 0
     error: str = ""
+    span: tuple[float, float] = (0.0, 0.0)  # when the client started and ended (perf_counter)
 
 
 @dataclass
@@ -92,6 +93,16 @@ class Phase:
     @property
     def errors(self) -> list[str]:
         return [s.error or "no answer text arrived" for s in self.streams if s not in self.ok]
+
+
+def peak_in_flight(streams: list[Stream]) -> int:
+    """The most streams that were open at the same moment."""
+    edges = sorted([(s.span[0], 1) for s in streams] + [(s.span[1], -1) for s in streams])
+    peak = current = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
+    return peak
 
 
 def pct(values: list[float], q: float) -> float:
@@ -141,7 +152,9 @@ async def upstream_stream(client: httpx.AsyncClient, url: str, query: str) -> St
 
 
 async def sse_stream(client: httpx.AsyncClient, url: str, key: str, query: str, user: str):
+    # No title for the conversation: its extra model call is not part of the chat measured.
     body = {"inputs": {}, "query": query, "response_mode": "streaming", "user": user}
+    body["auto_generate_name"] = False
     out = Stream()
     answer = ""
     started = time.perf_counter()
@@ -244,12 +257,15 @@ async def run_phase(name: str, n: int, ramp: float, timeout: float, make) -> Pha
 
     async def one(index: int) -> Stream:
         await _stagger(index, n, ramp)
+        began = time.perf_counter()
         try:
-            return await asyncio.wait_for(make(index), timeout)
+            stream = await asyncio.wait_for(make(index), timeout)
         except TimeoutError:
-            return Stream(error=f"no end within {timeout:.0f} s")
+            stream = Stream(error=f"no end within {timeout:.0f} s")
         except Exception as exc:  # a client's failure is a figure, not a crash
-            return Stream(error=f"{type(exc).__name__}: {exc}"[:300])
+            stream = Stream(error=f"{type(exc).__name__}: {exc}"[:300])
+        stream.span = (began, time.perf_counter())
+        return stream
 
     started = time.perf_counter()
     streams = await asyncio.gather(*(one(i) for i in range(n)))
@@ -419,7 +435,7 @@ class Command(BaseCommand):
         out(
             f"{'path':<10}{'ok':>5}{'err':>5}  {'TTFT p50':>9}{'p99':>9}  {'total p50':>10}"
             f"{'p99':>9}  {'frames/chat':>11}{'frames/s':>9}{'tokens/s':>9}  {'peak RSS':>9}"
-            f"{'server CPU/chat':>16}"
+            f"{'server CPU/chat':>16}{'at once':>8}"
         )
         for phase in results:
             ok = phase.ok
@@ -434,6 +450,7 @@ class Command(BaseCommand):
                 f"{frames / max(1, len(ok)):11.1f}{frames / phase.wall:9.0f}"
                 f"{sum(s.tokens for s in ok) / phase.wall:9.0f}  {rss:>9}"
                 f"{phase.server_cpu * 1000 / max(1, len(phase.streams)):13.1f} ms"
+                f"{peak_in_flight(phase.streams):8d}"
             )
         if idle:
             out(f"server RSS when idle, before the phases: {idle / 1024:.0f} MB")

@@ -1,6 +1,15 @@
 """Benchmark: streaming chat completions through the gateway versus straight from the
 same upstream, at 1 and at 64 concurrent streams.
 
+Three measurements, each taken in alternating rounds (direct, gateway, direct, …):
+  1 stream      one stream at a time; the upstream answers as fast as it can, so the
+                gateway's own latency is all there is to see;
+  64 streams    64 clients, each starting its next stream as soon as the last one ends
+                (as load tools count concurrency), for a few seconds a round; the upstream
+                paces its tokens like a fast model (`--token-interval`, 10 ms);
+  64 at once    64 streams started together from an upstream that does not pace at all:
+                the relay's throughput, where first tokens queue behind everyone's tokens.
+
 The upstream is the fake OpenAI server from tests/fakes (this is a development tool, run
 from a checkout), in its own process so it does not share a GIL with the load generator.
 The gateway is the real server (`manage.py serve`) on the embedded database, in a bench
@@ -44,6 +53,15 @@ while True:
 """
 
 
+def _start_fake(token_seconds: float) -> subprocess.Popen:
+    return subprocess.Popen(  # noqa: S603 - our own fake
+        [sys.executable, "-c", FAKE_SCRIPT, str(token_seconds)],
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -69,19 +87,34 @@ def _body(model: str) -> dict:
 
 
 class _Side:
-    """One way to the upstream (direct, or through the gateway) and what it measured."""
+    """One way to the upstream (direct, or through the gateway) and what it measured.
+    A round is either `concurrency` streams started together, or (`seconds` given)
+    `concurrency` clients streaming back to back for that long."""
 
     def __init__(self, url: str, key: str, model: str):
         self.url, self.client, self.body = url, SSEClient(url, key), _body(model)
         self.results: list[tuple[float | None, float, int]] = []
         self.wall = 0.0
 
-    async def round(self, concurrency: int, *, measure: bool = True) -> None:
+    async def round(
+        self, concurrency: int, *, measure: bool = True, seconds: float | None = None
+    ) -> None:
         started = time.perf_counter()
+
+        async def back_to_back() -> list:
+            done = []
+            while time.perf_counter() - started < seconds:
+                done.append(await self.client.stream(self.body))
+            return done
+
         try:
-            results = await asyncio.gather(
-                *(self.client.stream(self.body) for _ in range(concurrency))
-            )
+            if seconds is None:
+                results = await asyncio.gather(
+                    *(self.client.stream(self.body) for _ in range(concurrency))
+                )
+            else:
+                per_client = await asyncio.gather(*(back_to_back() for _ in range(concurrency)))
+                results = [result for done in per_client for result in done]
         except StreamFailed as exc:
             raise CommandError(f"{self.url}: {exc}") from exc
         if any(r[0] is None for r in results):
@@ -96,7 +129,9 @@ class _Side:
         return ttfts, totals, sum(r[2] for r in self.results) / self.wall
 
 
-async def _compare(direct: _Side, gateway: _Side, concurrency: int, rounds: int):
+async def _compare(
+    direct: _Side, gateway: _Side, concurrency: int, rounds: int, seconds: float | None = None
+):
     """Rounds taken in turn, direct then gateway, so that load from elsewhere on the
     machine, which comes and goes, weighs on both alike."""
     sides = (direct, gateway)
@@ -106,7 +141,7 @@ async def _compare(direct: _Side, gateway: _Side, concurrency: int, rounds: int)
             await side.round(concurrency, measure=False)
         for _ in range(rounds):
             for side in sides:
-                await side.round(concurrency)
+                await side.round(concurrency, seconds=seconds)
     finally:
         for side in sides:
             side.client.close()
@@ -118,29 +153,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--single", type=int, default=200, help="sequential streams")
-        parser.add_argument("--rounds", type=int, default=5, help="rounds of 64 streams")
+        parser.add_argument("--rounds", type=int, default=3, help="rounds per side at 64")
+        parser.add_argument("--seconds", type=float, default=4.0, help="length of a round")
         parser.add_argument("--concurrency", type=int, default=64)
         parser.add_argument(
             "--token-interval",
             type=float,
-            default=0.0,
-            help="ms the upstream waits before each chunk (0: as fast as it can; a real "
-            "model takes 5-30 ms a token). With 0, 64 streams measure the relay's "
-            "throughput more than its latency.",
+            default=10.0,
+            help="ms the paced upstream waits before each chunk in the concurrent run (a "
+            "real model takes 5-30 ms a token)",
         )
 
-    def handle(self, *args, single, rounds, concurrency, token_interval, **opts):
+    def handle(self, *args, single, rounds, seconds, concurrency, token_interval, **opts):
         call_command("migrate", verbosity=0)
-        fake = subprocess.Popen(  # noqa: S603 - our own fake
-            [sys.executable, "-c", FAKE_SCRIPT, str(token_interval / 1000)],
-            cwd=settings.BASE_DIR,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        fakes = [_start_fake(0.0), _start_fake(token_interval / 1000)]
         server = None
         try:
-            fake_url = fake.stdout.readline().strip()
-            key = self._bench_workspace(fake_url)
+            fast_url, paced_url = (fake.stdout.readline().strip() for fake in fakes)
+            fast_key = self._bench_workspace(fast_url, "bench@orrery.local")
+            paced_key = self._bench_workspace(paced_url, "bench-paced@orrery.local")
             port = _free_port()
             server = subprocess.Popen(  # noqa: S603 - our own manage.py
                 [sys.executable, "manage.py", "serve", "--no-worker", "--port", str(port)],
@@ -149,27 +180,43 @@ class Command(BaseCommand):
                 stderr=subprocess.DEVNULL,
                 env={**os.environ, "LOG_LEVEL": "WARNING"},
             )
-            gateway = f"http://127.0.0.1:{port}"
-            self._wait(f"{gateway}/api/health")
-            direct_url = f"{fake_url}/v1/chat/completions"
-            gateway_url = f"{gateway}/v1/chat/completions"
-            for label, n, r in (
-                ("1 stream", 1, single),
-                (f"{concurrency} streams", concurrency, rounds),
-            ):
-                direct = _Side(direct_url, FAKE_KEY, "gpt-4o-mini")
+            gateway_url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            self._wait(f"http://127.0.0.1:{port}/api/health")
+            runs = (
+                ("1 stream, upstream unpaced", fast_url, fast_key, 1, single, None),
+                (
+                    f"{concurrency} streams, each client back to back for {seconds:g} s a "
+                    f"round, upstream {token_interval:g} ms a token",
+                    paced_url,
+                    paced_key,
+                    concurrency,
+                    rounds,
+                    seconds,
+                ),
+                (
+                    f"{concurrency} streams started at once, upstream unpaced (throughput)",
+                    fast_url,
+                    fast_key,
+                    concurrency,
+                    5,
+                    None,
+                ),
+            )
+            for label, upstream, key, n, r, secs in runs:
+                direct = _Side(f"{upstream}/v1/chat/completions", FAKE_KEY, "gpt-4o-mini")
                 relayed = _Side(gateway_url, key, "openai/gpt-4o-mini")
-                self._report(label, *asyncio.run(_compare(direct, relayed, n, r)))
+                self._report(label, *asyncio.run(_compare(direct, relayed, n, r, secs)))
         finally:
             if server is not None:
                 server.terminate()
                 server.wait(timeout=30)
-            fake.terminate()
-            fake.wait(timeout=10)
+            for fake in fakes:
+                fake.terminate()
+                fake.wait(timeout=10)
 
     def _report(self, label, direct, relayed):
         out = self.stdout.write
-        out(f"\n== {label} ==")
+        out(f"\n== {label}: {len(direct[0])} + {len(relayed[0])} streams ==")
         for name, (ttfts, totals, rate) in (("direct ", direct), ("gateway", relayed)):
             ttft = f"TTFT p50 {_ms(ttfts, 0.5)} p99 {_ms(ttfts, 0.99)}"
             total = f"total p50 {_ms(totals, 0.5)} p99 {_ms(totals, 0.99)}"
@@ -181,9 +228,9 @@ class Command(BaseCommand):
         added_total = (_pct(relayed[1], 0.5) - _pct(direct[1], 0.5)) * 1000
         out(f"added total time p50: {added_total:6.2f} ms")
 
-    def _bench_workspace(self, fake_url: str) -> str:
-        user = User.objects.filter(email="bench@orrery.local").first() or user_create(
-            email="bench@orrery.local",
+    def _bench_workspace(self, fake_url: str, email: str) -> str:
+        user = User.objects.filter(email=email).first() or user_create(
+            email=email,
             password=secrets.token_urlsafe(16),  # nobody signs in as the bench user
             name="Bench",
         )
