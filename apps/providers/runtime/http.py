@@ -13,7 +13,9 @@ from apps.core.outbound import guarded_async_client
 
 TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=60.0, pool=30.0)
 # Connections open at once to all providers; more requests wait for one (the pool timeout).
-LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=512)
+# Idle ones stay open 30 s (httpx says 5): a TLS handshake to a hosted provider costs more
+# than the first token.
+LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=512, keepalive_expiry=30.0)
 
 _clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 _closers: set[asyncio.Task] = set()  # held here: the loop keeps only weak references

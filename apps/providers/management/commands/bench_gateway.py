@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -36,7 +37,11 @@ from apps.tenants.models import ApiKeyScope, Membership, Role, User
 from apps.tenants.services import api_key_create, user_create
 
 FAKE_KEY = "sk-bench-key"
-PROMPT = " ".join(f"word{i}" for i in range(60))  # the fake echoes it: ~62 deltas
+WORDS = 60  # the fake echoes the prompt: ~62 deltas
+
+
+def _prompt(words: int = WORDS) -> str:
+    return " ".join(f"word{i}" for i in range(words))
 
 
 # Runs the fake in its own interpreter (it needs no Django): prints its URL, then serves.
@@ -77,10 +82,10 @@ def _ms(values: list[float], q: float) -> str:
     return f"{_pct(values, q) * 1000:7.2f} ms"
 
 
-def _body(model: str) -> dict:
+def _body(model: str, words: int = WORDS) -> dict:
     return {
         "model": model,
-        "messages": [{"role": "user", "content": PROMPT}],
+        "messages": [{"role": "user", "content": _prompt(words)}],
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -93,6 +98,7 @@ class _Side:
 
     def __init__(self, url: str, key: str, model: str):
         self.url, self.client, self.body = url, SSEClient(url, key), _body(model)
+        self.model = model
         self.results: list[tuple[float | None, float, int]] = []
         self.wall = 0.0
 
@@ -101,10 +107,16 @@ class _Side:
     ) -> None:
         started = time.perf_counter()
 
-        async def back_to_back() -> list:
+        async def back_to_back(index: int) -> list:
+            # Answers of varied length (30-90 words), the same series on both sides, and
+            # clients starting a little apart: otherwise they all begin and end together
+            # and each round is a burst, unlike many independent users.
+            lengths = random.Random(index)
+            await asyncio.sleep(index * 0.01)
             done = []
             while time.perf_counter() - started < seconds:
-                done.append(await self.client.stream(self.body))
+                body = _body(self.model, lengths.randint(WORDS // 2, WORDS * 3 // 2))
+                done.append(await self.client.stream(body))
             return done
 
         try:
@@ -113,7 +125,7 @@ class _Side:
                     *(self.client.stream(self.body) for _ in range(concurrency))
                 )
             else:
-                per_client = await asyncio.gather(*(back_to_back() for _ in range(concurrency)))
+                per_client = await asyncio.gather(*(back_to_back(i) for i in range(concurrency)))
                 results = [result for done in per_client for result in done]
         except StreamFailed as exc:
             raise CommandError(f"{self.url}: {exc}") from exc
