@@ -33,7 +33,7 @@ from django.utils.safestring import mark_safe
 
 from apps.chat import generation, visitors
 from apps.chat.generation.events import AnswerChunk, AnswerReplaced
-from apps.chat.markdown import render_markdown
+from apps.chat.markdown import GrowingMarkdown
 from apps.chat.models import (
     App,
     AppMode,
@@ -87,13 +87,14 @@ def error_fragment(message: str) -> str:
 CLEAR_ERROR = '<div id="chat-error" class="chat-error" hx-swap-oob="true"></div>'
 
 
-def answer_fragment(message_id, answer: str) -> str:
-    """The answer so far, as sanitised HTML, swapped into the turn's answer element."""
+def answer_fragment(message_id, answer_html: str) -> str:
+    """The answer so far (HTML from apps.chat.markdown), swapped into the turn's answer
+    element."""
     return format_html(
         '<div id="answer-{}" hx-swap-oob="innerHTML">{}</div>',
         message_id,
-        # Sanitised by render_markdown: no raw HTML of the model's survives it.
-        mark_safe(render_markdown(answer)),  # noqa: S308
+        # Sanitised by apps.chat.markdown: no raw HTML of the model's survives it.
+        mark_safe(answer_html),  # noqa: S308
     )
 
 
@@ -363,13 +364,13 @@ class WebAppConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(lambda _: self.watching.pop(message_id, None))
 
     async def _follow(self, message: Message | PendingTurn) -> None:
-        answer = ""
+        answer, markdown = "", GrowingMarkdown()
 
         async def send_text(delta: str) -> None:
             nonlocal answer
             answer += delta
             started = time.perf_counter()
-            fragment = answer_fragment(message.pk, answer)
+            fragment = answer_fragment(message.pk, markdown.render(answer))
             spent = time.perf_counter() - started
             await self.send(fragment)
             # A long answer costs more to render each frame: send it less often, so Markdown
@@ -383,7 +384,7 @@ class WebAppConsumer(AsyncWebsocketConsumer):
                     batcher.add(event.answer)
                 elif isinstance(event, AnswerReplaced):
                     await batcher.close(flush=False)
-                    answer = ""
+                    answer, markdown = "", GrowingMarkdown()
                     batcher = TextBatcher(send_text, interval=FRAME_INTERVAL)
                     batcher.add(event.answer)
         except asyncio.CancelledError:

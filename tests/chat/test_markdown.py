@@ -6,7 +6,7 @@ import re
 import pytest
 from bs4 import BeautifulSoup
 
-from apps.chat.markdown import render_markdown, sanitize
+from apps.chat.markdown import GrowingMarkdown, render_markdown, sanitize
 
 EXFIL = "https://evil.example/collect?d=the+secret+conversation"
 
@@ -186,3 +186,32 @@ def test_sanitize_drops_what_the_allow_list_does_not_name():
 
 def test_empty_answer_renders_nothing():
     assert render_markdown("") == ""
+
+
+# --- A growing answer, frame after frame ------------------------------------------------
+
+
+def _frames(text: str, step: int = 7) -> list[str]:
+    growing = GrowingMarkdown()
+    return [growing.render(text[:end]) for end in range(step, len(text) + step, step)]
+
+
+def test_a_growing_answer_ends_as_the_whole_render():
+    text = "# Plan\n\nFirst **bold** paragraph.\n\nSecond one, with `code`.\n\n> quoted\n"
+    frames = _frames(text)
+    assert frames[-1] == render_markdown(text)
+    assert all("<h1>Plan</h1>" in frame for frame in frames[2:])
+
+
+def test_a_code_fence_with_blank_lines_stays_one_block_while_it_grows():
+    text = "Look:\n\n```python\ndef f():\n\n    return 1\n\n\n```\n\nDone.\n"
+    for frame in _frames(text, step=3):
+        assert frame.count("<pre") <= 1, frame
+    assert _frames(text)[-1] == render_markdown(text)
+
+
+def test_every_frame_of_a_growing_answer_is_sanitised():
+    text = "Fine start.\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1)) ![i](http://evil/p.png)\n"
+    for frame in _frames(text, step=2):
+        no_active_content(frame)
+        assert "<script" not in frame
