@@ -50,7 +50,8 @@ from apps.providers.consumers import TextBatcher
 
 logger = logging.getLogger(__name__)
 
-FRAME_INTERVAL = 0.03  # seconds between two sends of the same answer
+FRAME_INTERVAL = 0.03  # seconds between two sends of the same answer, at least
+FRAMES_PER_SECOND = 1000  # for all answers followed in this process together, at most
 RENDER_SHARE = 5  # a frame's render time, times this, is the least time until the next
 MAX_WATCHED = 8  # messages a socket follows at once
 TURN_TEMPLATE = "chat/_webapp_turn.html"
@@ -96,6 +97,15 @@ def answer_fragment(message_id, answer_html: str) -> str:
         # Sanitised by apps.chat.markdown: no raw HTML of the model's survives it.
         mark_safe(answer_html),  # noqa: S308
     )
+
+
+_following = 0  # answers this process streams to sockets right now
+
+
+def frame_interval() -> float:
+    """Each frame re-renders its answer's open Markdown block: with many answers at once,
+    each is sent less often, so rendering never starves the first words of new ones."""
+    return max(FRAME_INTERVAL, _following / FRAMES_PER_SECOND)
 
 
 @dataclass
@@ -377,22 +387,27 @@ class WebAppConsumer(AsyncWebsocketConsumer):
             # never takes more than about a fifth of the time (the rest piles up meanwhile).
             await asyncio.sleep(max(0.0, RENDER_SHARE * spent - FRAME_INTERVAL))
 
-        batcher = TextBatcher(send_text, interval=FRAME_INTERVAL)
+        global _following
+        _following += 1
         try:
-            async for event in generation.events(message.task_id):
-                if isinstance(event, AnswerChunk):
-                    batcher.add(event.answer)
-                elif isinstance(event, AnswerReplaced):
-                    await batcher.close(flush=False)
-                    answer, markdown = "", GrowingMarkdown()
-                    batcher = TextBatcher(send_text, interval=FRAME_INTERVAL)
-                    batcher.add(event.answer)
-        except asyncio.CancelledError:
-            await batcher.close(flush=False)
-            raise
-        except Exception:
-            logger.exception("Following message %s failed", message.pk)
-        await batcher.close()
+            batcher = TextBatcher(send_text, interval=frame_interval)
+            try:
+                async for event in generation.events(message.task_id):
+                    if isinstance(event, AnswerChunk):
+                        batcher.add(event.answer)
+                    elif isinstance(event, AnswerReplaced):
+                        await batcher.close(flush=False)
+                        answer, markdown = "", GrowingMarkdown()
+                        batcher = TextBatcher(send_text, interval=frame_interval)
+                        batcher.add(event.answer)
+            except asyncio.CancelledError:
+                await batcher.close(flush=False)
+                raise
+            except Exception:
+                logger.exception("Following message %s failed", message.pk)
+            await batcher.close()
+        finally:
+            _following -= 1
         finished = await offload(self._message_for_page)(str(message.pk))
         if finished is not None:
             await self.send(self._render(finished))

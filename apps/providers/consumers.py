@@ -74,9 +74,15 @@ class TextBatcher:
     for the next turn together, so a fast model costs tens of sends a second, not
     hundreds."""
 
-    def __init__(self, send: Callable[[str], Awaitable[None]], interval: float = FLUSH_INTERVAL):
+    def __init__(
+        self,
+        send: Callable[[str], Awaitable[None]],
+        interval: float | Callable[[], float] = FLUSH_INTERVAL,
+    ):
+        """`interval`: seconds, or a function asked before each wait (for a pace that
+        follows the server's load)."""
         self._send = send
-        self._interval = interval
+        self._interval = interval if callable(interval) else lambda: interval
         self._pending: list[str] = []
         self._wake = asyncio.Event()
         self._pump_task = asyncio.create_task(self._pump())
@@ -90,7 +96,7 @@ class TextBatcher:
             await self._wake.wait()
             self._wake.clear()
             await self.flush()
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(self._interval())
 
     async def flush(self) -> None:
         if self._pending:
