@@ -37,6 +37,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.management.proc import cpu_seconds, rss_kb
+
 FAKE_KEY = "sk-bench-key"
 MODEL = "gpt-4o-mini"
 SYSTEM_PROMPT = "You are a helpful assistant."
@@ -279,26 +281,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    """A process's CPU time so far (user + system), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kb(pid: int, field_name: str = "VmHWM") -> int | None:
-    """A process's resident memory from /proc (VmHWM: its peak so far)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 class Command(BaseCommand):

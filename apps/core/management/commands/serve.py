@@ -57,6 +57,40 @@ class Command(BaseCommand):
         HTTPFactory.buildProtocol = build_nodelay
 
     @staticmethod
+    def _write_through() -> None:
+        """Twisted queues every write and sends it when the loop next finds the socket
+        writable: two epoll registrations and a loop turn per streamed chunk (an eighth
+        of the gateway's CPU at 64 streams). Like asyncio's own transports, a write to a
+        socket with nothing queued is tried at once; only what the kernel does not take
+        waits for the reactor, in order, through Twisted's own buffer."""
+        from twisted.internet import tcp
+
+        queued_write = tcp.Connection.write
+
+        def write(connection, data: bytes) -> None:
+            idle = (
+                connection.connected
+                and not connection.disconnecting
+                and not connection._writeDisconnected
+                and not connection._tempDataLen
+                and connection.offset == len(connection.dataBuffer)
+            )
+            if not (idle and data and isinstance(data, bytes)):
+                queued_write(connection, data)
+                return
+            sent = connection.writeSomeData(data)
+            if isinstance(sent, BaseException):
+                queued_write(connection, data)  # the reactor reports the lost connection
+            elif sent < len(data):
+                queued_write(connection, data[sent:])
+
+        def write_sequence(connection, iovec) -> None:
+            write(connection, b"".join(iovec))
+
+        tcp.Connection.write = write
+        tcp.Connection.writeSequence = write_sequence
+
+    @staticmethod
     def _cheap_content_type() -> None:
         """Twisted reads every request's Content-Type through the email package (a fifth
         of a millisecond) only to learn whether to parse a form, which daphne never
@@ -100,6 +134,7 @@ class Command(BaseCommand):
         )
         self._send_small_writes_at_once()
         self._cheap_content_type()
+        self._write_through()
         self._freeze_startup_objects()
         try:
             CommandLineInterface().run(self._daphne_args(host, port))

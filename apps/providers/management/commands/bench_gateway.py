@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.management.proc import cpu_seconds
 from apps.providers import services
 from apps.providers.management.sse_client import SSEClient, StreamFailed
 from apps.tenants.models import ApiKeyScope, Membership, Role, User
@@ -96,9 +97,11 @@ class _Side:
     A round is either `concurrency` streams started together, or (`seconds` given)
     `concurrency` clients streaming back to back for that long."""
 
-    def __init__(self, url: str, key: str, model: str):
+    def __init__(self, url: str, key: str, model: str, server_pid: int | None = None):
         self.url, self.client, self.body = url, SSEClient(url, key), _body(model)
         self.model = model
+        self.server_pid = server_pid  # the gateway's: its CPU per stream is reported
+        self.server_cpu = 0.0
         self.results: list[tuple[float | None, float, int]] = []
         self.wall = 0.0
 
@@ -106,6 +109,7 @@ class _Side:
         self, concurrency: int, *, measure: bool = True, seconds: float | None = None
     ) -> None:
         started = time.perf_counter()
+        cpu_before = cpu_seconds(self.server_pid) if self.server_pid else 0.0
 
         async def back_to_back(index: int) -> list:
             # Answers of varied length (30-90 words), the same series on both sides, and
@@ -134,11 +138,14 @@ class _Side:
         if measure:
             self.wall += time.perf_counter() - started
             self.results += results
+            if self.server_pid:
+                self.server_cpu += cpu_seconds(self.server_pid) - cpu_before
 
     def figures(self):
         ttfts = [r[0] for r in self.results]
         totals = [r[1] for r in self.results]
-        return ttfts, totals, sum(r[2] for r in self.results) / self.wall
+        rate = sum(r[2] for r in self.results) / self.wall
+        return ttfts, totals, rate, self.server_cpu / max(1, len(self.results))
 
 
 async def _compare(
@@ -216,7 +223,7 @@ class Command(BaseCommand):
             )
             for label, upstream, key, n, r, secs in runs:
                 direct = _Side(f"{upstream}/v1/chat/completions", FAKE_KEY, "gpt-4o-mini")
-                relayed = _Side(gateway_url, key, "openai/gpt-4o-mini")
+                relayed = _Side(gateway_url, key, "openai/gpt-4o-mini", server.pid)
                 self._report(label, *asyncio.run(_compare(direct, relayed, n, r, secs)))
         finally:
             if server is not None:
@@ -229,7 +236,7 @@ class Command(BaseCommand):
     def _report(self, label, direct, relayed):
         out = self.stdout.write
         out(f"\n== {label}: {len(direct[0])} + {len(relayed[0])} streams ==")
-        for name, (ttfts, totals, rate) in (("direct ", direct), ("gateway", relayed)):
+        for name, (ttfts, totals, rate, _) in (("direct ", direct), ("gateway", relayed)):
             ttft = f"TTFT p50 {_ms(ttfts, 0.5)} p99 {_ms(ttfts, 0.99)}"
             total = f"total p50 {_ms(totals, 0.5)} p99 {_ms(totals, 0.99)}"
             out(f"{name}  {ttft}   {total}   {rate:8.0f} tokens/s")
@@ -239,6 +246,7 @@ class Command(BaseCommand):
             out(f"added time to first token p{int(q * 100)}: {added:6.2f} ms ({ratio:.2f}x)")
         added_total = (_pct(relayed[1], 0.5) - _pct(direct[1], 0.5)) * 1000
         out(f"added total time p50: {added_total:6.2f} ms")
+        out(f"gateway CPU per stream: {relayed[3] * 1000:.2f} ms")
 
     def _bench_workspace(self, fake_url: str, email: str) -> str:
         user = User.objects.filter(email=email).first() or user_create(
