@@ -14,8 +14,15 @@ Phases run one after another, each with N clients started over `--ramp` seconds:
   websocket N web-app visitors, each opens the page, connects its websocket and sends a
             message; the answer comes back as HTML fragments.
 It prints time to first token and total time (p50/p99), frames and tokens per second,
-errors, the server's peak memory (VmHWM of its process), and the time each path adds to
-the first token over the upstream's own."""
+errors, the server's peak memory (VmHWM of its process) and CPU per chat, how many
+streams were open at once, and the time each path adds to the first token over the
+upstream's own.
+
+The defaults make N chats stream at the same time, as N people would: a model's pace
+(30 ms a token, about what hosted models write), answers of 9 s, and the N starting
+over 5 s, so all are open together ("at once" = N). `--ramp 1 --token-ms 10` asks for
+more than one process on this machine can give (200 turns begun within a second, while
+200 answers stream at 100 tokens a second): it shows where the capacity ends."""
 
 from __future__ import annotations
 
@@ -290,10 +297,10 @@ class Command(BaseCommand):
         parser.add_argument("--n", type=int, default=200, help="concurrent chats per phase")
         parser.add_argument("--tokens", type=int, default=300, help="tokens per answer")
         parser.add_argument(
-            "--token-ms", type=float, default=10.0, help="the upstream's pace between tokens"
+            "--token-ms", type=float, default=30.0, help="the upstream's pace between tokens"
         )
         parser.add_argument(
-            "--ramp", type=float, default=1.0, help="seconds over which the N clients start"
+            "--ramp", type=float, default=5.0, help="seconds over which the N clients start"
         )
         parser.add_argument("--timeout", type=float, default=120.0, help="seconds per chat")
         parser.add_argument(
