@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync
 from apps.core.offload import offload
 from apps.providers import balancing
 from apps.providers.resolution import CredentialChoice, ModelTarget, resolve, resolved_already
-from apps.providers.runtime import errors
+from apps.providers.runtime import errors, pacing
 from apps.providers.runtime.adapters import adapter_class
 from apps.providers.runtime.adapters.base import Adapter, Connection
 from apps.providers.runtime.http import provider_client
@@ -169,6 +169,7 @@ class ModelInstance:
                     async for event in adapter.stream_llm(upstream):
                         if ttft is None and isinstance(event, TextDelta | ToolCallDelta):
                             ttft = int((time.perf_counter() - started) * 1000)
+                            pacing.stream_flowing()
                         if isinstance(event, TextDelta):
                             text.append(event.text)
                         elif isinstance(event, UsageEvent):
@@ -186,6 +187,7 @@ class ModelInstance:
                 last_error = exc
                 continue
             finally:
+                pacing.stream_ended()
                 await self._record(
                     target,
                     choice,

@@ -10,6 +10,7 @@ never import each other; each keeps only its own wire mapping."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -23,6 +24,7 @@ import httpx
 import orjson
 
 from apps.providers.runtime import errors
+from apps.providers.runtime.pacing import read_pause
 from apps.providers.runtime.types import (
     EmbeddingResult,
     Finish,
@@ -222,6 +224,8 @@ async def _lines(response: httpx.Response) -> AsyncIterator[str]:
             for raw in pending[:cut].splitlines():
                 yield raw.decode("utf-8", "replace")
             pending = pending[cut:]
+        if pause := read_pause():
+            await asyncio.sleep(pause)
     for raw in pending.splitlines():
         yield raw.decode("utf-8", "replace")
 
