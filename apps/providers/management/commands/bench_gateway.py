@@ -172,7 +172,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--single", type=int, default=200, help="sequential streams")
-        parser.add_argument("--rounds", type=int, default=3, help="rounds per side at 64")
+        parser.add_argument("--rounds", type=int, default=5, help="rounds per side at 64")
         parser.add_argument("--seconds", type=float, default=4.0, help="length of a round")
         parser.add_argument("--concurrency", type=int, default=64)
         parser.add_argument(
