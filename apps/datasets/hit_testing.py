@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from apps.core.errors import NotFound, PermissionDenied
 from apps.datasets.models import Dataset, DatasetQuery
 from apps.datasets.retrieval import InvalidRetrievalModel, RetrievedRecord, retrieve
+from apps.datasets.wire import retrieve_record_body
 from apps.tenants.models import Membership
 from apps.tenants.permissions import can
 
@@ -24,7 +25,7 @@ class HitTestingResult:
         """The body of Dify's `/datasets/{id}/retrieve` (and `/hit-testing`) response."""
         return {
             "query": {"content": self.query.content},
-            "records": [record.to_dify_record() for record in self.records],
+            "records": [retrieve_record_body(record) for record in self.records],
         }
 
 

@@ -184,56 +184,6 @@ class RetrievedRecord:
             return f"question:{self.segment.content} answer:{self.segment.answer}"
         return self.segment.content
 
-    def to_dify_record(self) -> dict:
-        """One item of Dify's `/retrieve` (hit-testing) `records`."""
-        segment, document = self.segment, self.segment.document
-        return {
-            "segment": {
-                "id": str(segment.id),
-                "position": segment.position,
-                "document_id": str(segment.document_id),
-                "content": segment.content,
-                "sign_content": segment.content,
-                "answer": segment.answer or None,
-                "word_count": segment.word_count,
-                "tokens": segment.tokens,
-                "keywords": list(segment.keywords or []),
-                "index_node_id": str(segment.id),
-                "index_node_hash": segment.content_hash,
-                "hit_count": segment.hit_count,
-                "enabled": segment.enabled,
-                "disabled_at": None,
-                "disabled_by": None,
-                "status": "completed",
-                "created_by": None,
-                "created_at": int(segment.created_at.timestamp()),
-                "indexing_at": None,
-                "completed_at": None,
-                "error": None,
-                "stopped_at": None,
-                "document": {
-                    "id": str(document.id),
-                    "data_source_type": document.data_source_type,
-                    "name": document.name,
-                    "doc_type": None,
-                    "doc_metadata": None,
-                },
-            },
-            "child_chunks": [
-                {
-                    "id": str(child.segment.id),
-                    "content": child.segment.content,
-                    "position": child.segment.position,
-                    "score": round(child.score, 6),
-                }
-                for child in self.child_chunks
-            ],
-            "score": round(self.score, 6),
-            "tsne_position": None,
-            "files": [],
-            "summary": None,
-        }
-
 
 # --- Retrieval -------------------------------------------------------------------------
 

@@ -176,3 +176,35 @@ def segment_body(segment: Segment, *, with_children: bool = True) -> dict[str, A
     if with_children and segment.parent_id is None:
         body["child_chunks"] = [child_chunk_body(c) for c in segment.children.order_by("position")]
     return body
+
+
+def retrieve_record_body(record) -> dict[str, Any]:
+    """One item of `records` in Dify's `/retrieve` (hit-testing) answer: the segment as the
+    segment endpoints show it, with its document, and the child chunks that matched.
+    `record` is an apps.datasets.retrieval.RetrievedRecord."""
+    segment = segment_body(record.segment, with_children=False)
+    del segment["child_chunks"]  # the matched ones are listed beside it, with scores
+    document = record.segment.document
+    segment["document"] = {
+        "id": str(document.id),
+        "data_source_type": document.data_source_type,
+        "name": document.name,
+        "doc_type": None,
+        "doc_metadata": None,
+    }
+    return {
+        "segment": segment,
+        "child_chunks": [
+            {
+                "id": str(child.segment.id),
+                "content": child.segment.content,
+                "position": child.segment.position,
+                "score": round(child.score, 6),
+            }
+            for child in record.child_chunks
+        ],
+        "score": round(record.score, 6),
+        "tsne_position": None,
+        "files": [],
+        "summary": None,
+    }

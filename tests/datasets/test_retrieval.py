@@ -12,6 +12,7 @@ from apps.datasets import retrieval
 from apps.datasets.models import IndexingStatus, IndexingTechnique
 from apps.datasets.retrieval import InvalidRetrievalModel, retrieve
 from apps.datasets.vector_index import index_name
+from apps.datasets.wire import retrieve_record_body
 from apps.providers import services
 from apps.tenants.models import Role
 from tests.datasets.conftest import (
@@ -297,7 +298,7 @@ def test_a_matching_child_chunk_returns_its_parent_as_context(ready):
     assert first.content == parent_text
     assert first.child_chunks[0].segment == segment_of(document, PASSWORD)
     assert first.score == first.child_chunks[0].score
-    record = first.to_dify_record()
+    record = retrieve_record_body(first)
     assert record["segment"]["content"] == parent_text
     assert record["child_chunks"][0]["content"] == PASSWORD
     # Two children of one parent make one record, not two.
