@@ -129,6 +129,13 @@ def _config_context(
         "is_chat": app.mode == AppMode.CHAT,
         # The saved input variables, drawn as the web app draws them, for the preview.
         "fields": webapp_fields(app),
+        **_header_forms(app),
+    }
+
+
+def _header_forms(app) -> dict:
+    """The rename and delete forms of the app's header, on each of its pages."""
+    return {
         "edit_form": AppEditForm(
             initial={"name": app.name, "icon": app.icon, "description": app.description}
         ),
@@ -202,10 +209,7 @@ def _publish_context(request, app, *, form=None, key_form=None, new_key: str = "
         "keys": app_keys.app_api_keys(app=app).order_by("-created_at"),
         "new_key": new_key,
         "embed": embed_snippets(app=app, site_url=request.build_absolute_uri("/")),
-        "edit_form": AppEditForm(
-            initial={"name": app.name, "icon": app.icon, "description": app.description}
-        ),
-        "delete_form": AppDeleteForm(),
+        **_header_forms(app),
     }
 
 
