@@ -217,6 +217,18 @@ def _created(document: Document) -> dict[str, Any]:
     return {"document": wire.document_body(document), "batch": document.batch}
 
 
+def _alias(path: str, view, operation_id: str) -> None:
+    """Another POST path for `view`, left out of the schema (Dify answers both spellings)."""
+    router.add_api_operation(
+        path,
+        ["POST"],
+        view,
+        response={200: dict},
+        operation_id=operation_id,
+        include_in_schema=False,
+    )
+
+
 @router.post("/datasets/{uuid:dataset_id}/document/create-by-text", response={200: dict})
 def document_create_by_text(request, dataset_id: UUID):
     dataset = _dataset(request, dataset_id)
@@ -231,13 +243,10 @@ def document_create_by_text(request, dataset_id: UUID):
     return _created(document)
 
 
-router.add_api_operation(
+_alias(
     "/datasets/{uuid:dataset_id}/document/create_by_text",
-    ["POST"],
     document_create_by_text,
-    response={200: dict},
-    operation_id="document_create_by_text_alias",
-    include_in_schema=False,
+    "document_create_by_text_alias",
 )
 
 
@@ -269,13 +278,10 @@ def document_create_by_file(request, dataset_id: UUID):
     return _created(created[0])
 
 
-router.add_api_operation(
+_alias(
     "/datasets/{uuid:dataset_id}/document/create_by_file",
-    ["POST"],
     document_create_by_file,
-    response={200: dict},
-    operation_id="document_create_by_file_alias",
-    include_in_schema=False,
+    "document_create_by_file_alias",
 )
 
 
@@ -321,13 +327,10 @@ for _path, _view in (
     ("update_by_text", document_update_by_text),
     ("update_by_file", document_update_by_file),
 ):
-    router.add_api_operation(
+    _alias(
         f"/datasets/{{uuid:dataset_id}}/documents/{{uuid:document_id}}/{_path}",
-        ["POST"],
         _view,
-        response={200: dict},
-        operation_id=f"document_{_path}_alias",
-        include_in_schema=False,
+        f"document_{_path}_alias",
     )
 
 
@@ -548,11 +551,4 @@ def dataset_retrieve(request, dataset_id: UUID):
     return result.to_dify()
 
 
-router.add_api_operation(
-    "/datasets/{uuid:dataset_id}/hit-testing",
-    ["POST"],
-    dataset_retrieve,
-    response={200: dict},
-    operation_id="dataset_hit_testing",
-    include_in_schema=False,
-)
+_alias("/datasets/{uuid:dataset_id}/hit-testing", dataset_retrieve, "dataset_hit_testing")
