@@ -143,7 +143,10 @@ def conversation_name_later(*, app: App, conversation_id, after: asyncio.Future 
         if after is not None:
             await asyncio.wait({after})  # however the turn ended, without cancelling it
         try:
-            conversation = await offload(Conversation.objects.filter(pk=conversation_id).first)()
+            found = Conversation.objects.for_workspace(app.workspace_id).filter(
+                app=app, pk=conversation_id
+            )
+            conversation = await offload(found.first)()
             if conversation is not None:
                 await conversation_name_generate(
                     app=app, conversation=conversation, unless_failed=True
