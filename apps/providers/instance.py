@@ -32,7 +32,7 @@ from apps.providers.runtime.types import (
     UsageEvent,
 )
 from apps.providers.tokens import estimate_tokens
-from apps.providers.usage import check_hosted_quota, usage_record
+from apps.providers.usage import check_hosted_quota, usage_row, usage_save
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class ModelInstance:
                 yield target, choice
 
     async def _record(self, target, choice, usage, started, ttft=None, status="success"):
-        await offload(usage_record)(
+        row = usage_row(
             target=target,
             choice=choice,
             usage=usage,
@@ -124,6 +124,7 @@ class ModelInstance:
             status=status,
             **self.meta,
         )
+        await usage_save(row)
 
     async def _call(self, call: Callable[[Adapter, str], Awaitable], usage_of):
         """Run a non-streaming call on the first credential set and model that works."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Sum
 from django.utils import timezone
 
 from apps.core.errors import DomainError
+from apps.core.offload import offload
 from apps.providers.models import UsageRecord
 from apps.providers.resolution import CredentialChoice, ModelTarget
 from apps.providers.runtime.types import Usage
@@ -19,7 +23,7 @@ class HostedQuotaExceeded(DomainError):
     status = 429
 
 
-def usage_record(
+def usage_row(
     *,
     target: ModelTarget,
     choice: CredentialChoice | None,
@@ -31,9 +35,10 @@ def usage_record(
     app_id=None,
     user_id=None,
 ) -> UsageRecord:
+    """The ledger row for one call, not yet saved."""
     pricing = target.spec.pricing if target.spec else None
     price = pricing.cost(usage.input_tokens, usage.output_tokens) if pricing else Decimal(0)
-    return UsageRecord.objects.create(
+    return UsageRecord(
         workspace_id=target.workspace_id,
         provider=target.provider.provider,
         model=target.model,
@@ -50,6 +55,72 @@ def usage_record(
         currency=pricing.currency if pricing else "USD",
         status=status,
     )
+
+
+class _GroupWriter:
+    """Saves the rows of one event loop's calls, many to an INSERT when they come together.
+
+    A row waits only for the write in progress, if any: with one call at a time each row
+    is its own INSERT, as before; with many streams ending at once, the rows that arrive
+    during one write go out in the next, one round trip and one worker thread for all."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[UsageRecord, asyncio.Future]] = []
+        self.draining: asyncio.Task | None = None
+
+    async def save(self, row: UsageRecord) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.waiting.append((row, done))
+        if self.draining is None or self.draining.done():
+            self.draining = asyncio.create_task(self._drain())
+        # Shielded: a caller cancelled while it waits does not take its row with it.
+        await asyncio.shield(done)
+
+    async def _drain(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            try:
+                failures = await offload(_insert)([row for row, _ in batch])
+            except Exception as exc:  # the database is down: every caller hears of it
+                failures = [exc] * len(batch)
+            for (_, done), failure in zip(batch, failures, strict=True):
+                if done.done():
+                    continue
+                if failure is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(failure)
+
+
+def _insert(rows: list[UsageRecord]) -> list[Exception | None]:
+    """Insert the rows at once; if that fails, one by one, so that one bad row (its app
+    deleted meanwhile, say) fails alone. Returns each row's failure, or None."""
+    try:
+        UsageRecord.objects.bulk_create(rows)  # one statement: all rows or none
+        return [None] * len(rows)
+    except DatabaseError as exc:
+        if len(rows) == 1:
+            return [exc]
+    failures: list[Exception | None] = []
+    for row in rows:
+        try:
+            row.save(force_insert=True)
+            failures.append(None)
+        except DatabaseError as exc:
+            failures.append(exc)
+    return failures
+
+
+_writers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+async def usage_save(row: UsageRecord) -> None:
+    """Save a ledger row from async code; it is in the table when this returns."""
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = _GroupWriter()
+    await writer.save(row)
 
 
 def check_hosted_quota(target: ModelTarget, choice: CredentialChoice) -> None:

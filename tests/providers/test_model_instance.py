@@ -1,7 +1,10 @@
+import asyncio
+import uuid
 from decimal import Decimal
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.db import IntegrityError
 
 from apps.providers import services
 from apps.providers.instance import ModelInstance, ModelRef
@@ -183,3 +186,45 @@ def test_least_busy_sends_the_next_call_to_the_idle_set(openai_ready, fake_opena
         assert balancing.attempt_order(target)[0] == second
     with balancing.in_flight(target, second):
         assert balancing.attempt_order(target)[0] == first
+
+
+def test_many_streams_ending_together_are_each_in_the_ledger(openai_ready):
+    questions = [f"question number {n}" for n in range(30)]
+
+    async def run_all():
+        async def one(text):
+            return [e async for e in instance(openai_ready).stream_llm(ask(text))]
+
+        return await asyncio.gather(*(one(text) for text in questions))
+
+    answers = async_to_sync(run_all)()
+    assert len(answers) == 30
+    records = UsageRecord.objects.filter(status="success")
+    assert records.count() == 30
+    assert sorted(records.values_list("output_tokens", flat=True))[0] > 0
+
+
+def test_a_ledger_row_that_cannot_be_saved_fails_alone(openai_ready):
+    """A row whose user was deleted during the call is refused by its foreign key; the
+    rows saved in the same write are kept, and only that call hears of the failure."""
+    from apps.providers.resolution import resolve
+    from apps.providers.runtime.types import Usage
+    from apps.providers.usage import usage_row, usage_save
+
+    target = resolve(
+        workspace=openai_ready.workspace, provider="openai", model_type="llm", model="gpt-4o-mini"
+    )
+    owner_id = openai_ready.owner.pk
+    users = [owner_id, uuid.uuid4(), owner_id]  # the second: a user deleted meanwhile
+
+    async def save_all():
+        rows = [
+            usage_row(target=target, choice=None, usage=Usage(1, 2), latency_ms=5, user_id=u)
+            for u in users
+        ]
+        return await asyncio.gather(*(usage_save(row) for row in rows), return_exceptions=True)
+
+    outcomes = async_to_sync(save_all)()
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], IntegrityError)
+    assert list(UsageRecord.objects.values_list("user_id", flat=True)) == [owner_id, owner_id]
