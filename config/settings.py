@@ -152,6 +152,8 @@ DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 # `manage.py serve` runs worker threads itself unless workers run under rundramatiq.
 ORRERY_INPROCESS_WORKER = env.bool("ORRERY_INPROCESS_WORKER", default=True)
 ORRERY_WORKER_THREADS = env.int("ORRERY_WORKER_THREADS", default=4)
+# Server processes `manage.py serve` starts on its port; more than one needs REDIS_URL.
+ORRERY_WEB_PROCESSES = env.int("ORRERY_WEB_PROCESSES", default=1)
 ORRERY_HEARTBEAT_SECONDS = env.int("ORRERY_HEARTBEAT_SECONDS", default=10)
 
 # --- Files -------------------------------------------------------------------

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -48,18 +49,15 @@ def _answers(url: str) -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
-def live_server_url(django_db_setup, django_db_blocker):
+def server_env(base: str) -> dict:
+    """The environment of a server on the test database; call where the database is open."""
     from django.db import connection
 
-    with django_db_blocker.unblock():
-        url = _database_url(connection.settings_dict)
-        from apps.core.crypto import current_master_keys
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
+    from apps.core.crypto import current_master_keys
+
+    return {
         **os.environ,
-        "DATABASE_URL": url,
+        "DATABASE_URL": _database_url(connection.settings_dict),
         "SECRET_KEY": "e2e-test-secret-key-not-for-production",
         # The same master keys as this process, so both read the secrets tests store.
         "ORRERY_MASTER_KEYS": ",".join(current_master_keys()),
@@ -69,13 +67,17 @@ def live_server_url(django_db_setup, django_db_blocker):
         "DEBUG": "false",
         "SITE_URL": base,  # invitation links point at this server
     }
+
+
+@contextmanager
+def serving(env: dict, port: int, *options: str, log_name: str = "server.log"):
+    """`manage.py serve` on 127.0.0.1:port, up and answering; stopped (SIGTERM) after."""
+    base = f"http://127.0.0.1:{port}"
     ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / "server.log"
+    log_path = ARTIFACTS / log_name
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            # --no-worker: its heartbeats would land in the test database while other
-            # tests assert on heartbeats; the flows driven here need no background job.
-            [sys.executable, "manage.py", "serve", "--no-migrate", "--no-worker"]
+            [sys.executable, "manage.py", "serve", "--no-migrate", *options]
             + ["--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
             env=env,
@@ -93,7 +95,7 @@ def live_server_url(django_db_setup, django_db_blocker):
                 )
                 pytest.fail(f"The server {what}. Its output:\n{log_path.read_text()}")
             time.sleep(0.2)
-        yield base
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -101,3 +103,15 @@ def live_server_url(django_db_setup, django_db_blocker):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker):
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with django_db_blocker.unblock():
+        env = server_env(base)
+    # --no-worker: its heartbeats would land in the test database while other tests
+    # assert on heartbeats; the flows driven here need no background job.
+    with serving(env, port, "--no-worker"):
+        yield base

@@ -1,9 +1,15 @@
+import argparse
 import gc
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.worker import start_embedded_worker
 
@@ -11,7 +17,8 @@ from apps.core.worker import start_embedded_worker
 class Command(BaseCommand):
     help = (
         "Apply migrations, then serve Orrery over daphne (HTTP and websockets) with "
-        "Dramatiq worker threads in the same process. Ctrl-C stops everything."
+        "Dramatiq worker threads in the same process, or in several server processes on "
+        "one port (--processes, needs Redis). Ctrl-C stops everything."
     )
 
     def add_arguments(self, parser):
@@ -24,10 +31,18 @@ class Command(BaseCommand):
             default=not settings.ORRERY_INPROCESS_WORKER,
             help="Do not run background workers here (they run under rundramatiq).",
         )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=settings.ORRERY_WEB_PROCESSES,
+            help="server processes on the port, each with its own core (needs REDIS_URL)",
+        )
+        # A process started by --processes serves the listening socket it was handed.
+        parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
 
     @staticmethod
-    def _daphne_args(host: str, port: int) -> list[str]:
-        args = ["--bind", host, "--port", str(port)]
+    def _daphne_args(endpoint: list[str]) -> list[str]:
+        args = list(endpoint)
         if settings.BEHIND_TLS_PROXY:
             # Only behind a proxy we trust may X-Forwarded-For set the client address.
             args.append("--proxy-headers")
@@ -118,26 +133,100 @@ class Command(BaseCommand):
         # path. Every 50,000 keeps pauses rare and still short.
         gc.set_threshold(50_000, 20, 20)
 
-    def handle(self, *args, host: str, port: int, no_migrate: bool, no_worker: bool, **opts):
-        # Imported here: daphne installs the Twisted reactor on import.
-        from daphne.cli import CommandLineInterface
-
+    def handle(
+        self,
+        *args,
+        host: str,
+        port: int,
+        no_migrate: bool,
+        no_worker: bool,
+        processes: int,
+        listen_fd: int | None,
+        **opts,
+    ):
+        if listen_fd is not None:
+            self._serve(["--fd", str(listen_fd)])
+            return
+        if processes < 1:
+            raise CommandError("--processes must be 1 or more.")
+        if processes > 1 and not settings.REDIS_URL:
+            raise CommandError(
+                "Serving from several processes needs Redis (set REDIS_URL): without it the "
+                "cache, the channel layer and the job queue live inside one process."
+            )
+        sockets = [_listening_socket(host, port) for _ in range(processes)] if processes > 1 else []
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=1)
-        # Load the provider catalog now rather than in the first model call.
-        from apps.providers import catalog  # a feature app; core only warms it
-
-        catalog.providers()
         worker = None if no_worker else start_embedded_worker()
         self.stdout.write(
             self.style.SUCCESS(f"Orrery is serving on http://{host}:{port}/  (Ctrl-C stops it)")
         )
+        try:
+            if sockets:
+                self._serve_several(sockets)
+            else:
+                self._serve(["--bind", host, "--port", str(port)])
+        finally:
+            if worker is not None:
+                worker.stop(timeout=10_000)
+
+    def _serve(self, endpoint: list[str]) -> None:
+        # Imported here: daphne installs the Twisted reactor on import.
+        from daphne.cli import CommandLineInterface
+
+        # Load the provider catalog now rather than in the first model call.
+        from apps.providers import catalog  # a feature app; core only warms it
+
+        catalog.providers()
         self._send_small_writes_at_once()
         self._cheap_content_type()
         self._write_through()
         self._freeze_startup_objects()
+        CommandLineInterface().run(self._daphne_args(endpoint))
+
+    def _serve_several(self, sockets: list[socket.socket]) -> None:
+        """One server process per socket. Each socket is bound to the same port with
+        SO_REUSEPORT, so the kernel spreads new connections over the processes. This
+        process runs the worker (if any) and stops the servers when it is stopped."""
+        manage = str(settings.BASE_DIR / "manage.py")
+        servers = []
+        for sock in sockets:
+            command = [sys.executable, manage, "serve", "--listen-fd", str(sock.fileno())]
+            servers.append(subprocess.Popen(command, pass_fds=(sock.fileno(),)))  # noqa: S603
+            sock.close()
+        # SIGTERM (docker stop, a supervisor) unwinds like Ctrl-C, through the finally.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
-            CommandLineInterface().run(self._daphne_args(host, port))
+            while True:
+                for server in servers:
+                    if server.poll() is not None:
+                        raise CommandError(
+                            f"A server process exited (code {server.returncode}); "
+                            "stopping the others."
+                        )
+                time.sleep(0.5)
         finally:
-            if worker is not None:
-                worker.stop(timeout=10_000)
+            for server in servers:
+                if server.poll() is None:
+                    server.terminate()
+            for server in servers:
+                try:
+                    server.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A socket listening on host:port that other sockets may share (SO_REUSEPORT).
+    IPv4 only: Twisted adopts a handed-down socket as IPv4 unless told otherwise, and
+    daphne's --fd cannot tell it."""
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as exc:
+        raise CommandError(f"Cannot listen on {host}:{port}: {exc}") from exc
+    sock.set_inheritable(True)
+    return sock

@@ -176,6 +176,11 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=float, default=4.0, help="length of a round")
         parser.add_argument("--concurrency", type=int, default=64)
         parser.add_argument(
+            "--only",
+            choices=("single", "paced", "burst"),
+            help="take one of the three measurements (1 stream, N back to back, N at once)",
+        )
+        parser.add_argument(
             "--token-interval",
             type=float,
             default=10.0,
@@ -183,7 +188,7 @@ class Command(BaseCommand):
             "real model takes 5-30 ms a token)",
         )
 
-    def handle(self, *args, single, rounds, seconds, concurrency, token_interval, **opts):
+    def handle(self, *args, single, rounds, seconds, concurrency, token_interval, only, **opts):
         call_command("migrate", verbosity=0)
         fakes = [_start_fake(0.0), _start_fake(token_interval / 1000)]
         server = None
@@ -202,8 +207,9 @@ class Command(BaseCommand):
             gateway_url = f"http://127.0.0.1:{port}/v1/chat/completions"
             self._wait(f"http://127.0.0.1:{port}/api/health")
             runs = (
-                ("1 stream, upstream unpaced", fast_url, fast_key, 1, single, None),
+                ("single", "1 stream, upstream unpaced", fast_url, fast_key, 1, single, None),
                 (
+                    "paced",
                     f"{concurrency} streams, each client back to back for {seconds:g} s a "
                     f"round, upstream {token_interval:g} ms a token",
                     paced_url,
@@ -213,6 +219,7 @@ class Command(BaseCommand):
                     seconds,
                 ),
                 (
+                    "burst",
                     f"{concurrency} streams started at once, upstream unpaced (throughput)",
                     fast_url,
                     fast_key,
@@ -221,7 +228,9 @@ class Command(BaseCommand):
                     None,
                 ),
             )
-            for label, upstream, key, n, r, secs in runs:
+            for name, label, upstream, key, n, r, secs in runs:
+                if only not in (None, name):
+                    continue
                 direct = _Side(f"{upstream}/v1/chat/completions", FAKE_KEY, "gpt-4o-mini")
                 relayed = _Side(gateway_url, key, "openai/gpt-4o-mini", server.pid)
                 self._report(label, *asyncio.run(_compare(direct, relayed, n, r, secs)))
