@@ -1,6 +1,7 @@
 """Busy streams are read in bigger pieces; a quiet process, and every first token, never
 wait."""
 
+import asyncio
 import contextvars
 
 from apps.providers.runtime import pacing
@@ -44,3 +45,27 @@ def test_a_stream_counts_once_however_often_it_is_marked():
     context.run(pacing.stream_ended)
     context.run(pacing.stream_ended)
     assert pacing._flowing == 0
+
+
+def test_new_work_waits_for_a_few_paced_reads_not_for_all_of_them():
+    """Sixty streams whose pauses end together; a request arrives as the first reads.
+    It must not wait until all sixty have read."""
+
+    async def scenario() -> list[str]:
+        loop = asyncio.get_running_loop()
+        turns = pacing._turns_of(loop)
+        order: list[str] = []
+
+        async def paced_read():
+            await asyncio.sleep(0.01)
+            await turns.take()
+            order.append("paced read")
+            if len(order) == 1:
+                loop.call_soon(order.append, "new request")
+
+        await asyncio.gather(*(paced_read() for _ in range(60)))
+        return order
+
+    order = asyncio.run(scenario())
+    assert order.count("paced read") == 60
+    assert order.index("new request") < 20  # a pass or two of reads, not all sixty

@@ -15,6 +15,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time so far of a process and its children (a server that runs several)."""
+    return cpu_seconds(pid) + sum(map(cpu_seconds, _children(pid)))
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return children
+
+
 def rss_kb(pid: int, field_name: str = "VmHWM") -> int | None:
     """A process's resident memory (VmHWM: its peak so far; VmRSS: now)."""
     try:

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.core.management.proc import cpu_seconds
+from apps.core.management.proc import tree_cpu_seconds
 from apps.providers import services
 from apps.providers.management.sse_client import SSEClient, StreamFailed
 from apps.tenants.models import ApiKeyScope, Membership, Role, User
@@ -109,7 +109,7 @@ class _Side:
         self, concurrency: int, *, measure: bool = True, seconds: float | None = None
     ) -> None:
         started = time.perf_counter()
-        cpu_before = cpu_seconds(self.server_pid) if self.server_pid else 0.0
+        cpu_before = tree_cpu_seconds(self.server_pid) if self.server_pid else 0.0
 
         async def back_to_back(index: int) -> list:
             # Answers of varied length (30-90 words), the same series on both sides, and
@@ -139,7 +139,7 @@ class _Side:
             self.wall += time.perf_counter() - started
             self.results += results
             if self.server_pid:
-                self.server_cpu += cpu_seconds(self.server_pid) - cpu_before
+                self.server_cpu += tree_cpu_seconds(self.server_pid) - cpu_before
 
     def figures(self):
         ttfts = [r[0] for r in self.results]
@@ -176,6 +176,13 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=float, default=4.0, help="length of a round")
         parser.add_argument("--concurrency", type=int, default=64)
         parser.add_argument(
+            "--processes",
+            type=int,
+            # One per core, as a deployment with Redis would run it; one without Redis.
+            default=(os.cpu_count() or 1) if settings.REDIS_URL else 1,
+            help="server processes of the gateway (serve --processes; more than 1 needs Redis)",
+        )
+        parser.add_argument(
             "--only",
             choices=("single", "paced", "burst"),
             help="take one of the three measurements (1 stream, N back to back, N at once)",
@@ -188,7 +195,11 @@ class Command(BaseCommand):
             "real model takes 5-30 ms a token)",
         )
 
-    def handle(self, *args, single, rounds, seconds, concurrency, token_interval, only, **opts):
+    def handle(
+        self, *args, single, rounds, seconds, concurrency, token_interval, only, processes, **opts
+    ):
+        if processes > 1 and not settings.REDIS_URL:
+            raise CommandError("A gateway of several processes needs Redis: set REDIS_URL.")
         call_command("migrate", verbosity=0)
         fakes = [_start_fake(0.0), _start_fake(token_interval / 1000)]
         server = None
@@ -198,7 +209,8 @@ class Command(BaseCommand):
             paced_key = self._bench_workspace(paced_url, "bench-paced@orrery.local")
             port = _free_port()
             server = subprocess.Popen(  # noqa: S603 - our own manage.py
-                [sys.executable, "manage.py", "serve", "--no-worker", "--port", str(port)],
+                [sys.executable, "manage.py", "serve", "--no-worker", "--port", str(port)]
+                + ["--processes", str(processes)],
                 cwd=settings.BASE_DIR,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -206,6 +218,8 @@ class Command(BaseCommand):
             )
             gateway_url = f"http://127.0.0.1:{port}/v1/chat/completions"
             self._wait(f"http://127.0.0.1:{port}/api/health")
+            cache = "Redis" if settings.REDIS_URL else "in-process"
+            self.stdout.write(f"gateway: {processes} server process(es), {cache} cache")
             runs = (
                 ("single", "1 stream, upstream unpaced", fast_url, fast_key, 1, single, None),
                 (

@@ -10,7 +10,6 @@ never import each other; each keeps only its own wire mapping."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import uuid
@@ -24,7 +23,7 @@ import httpx
 import orjson
 
 from apps.providers.runtime import errors
-from apps.providers.runtime.pacing import read_pause
+from apps.providers.runtime.pacing import wait_to_read
 from apps.providers.runtime.types import (
     EmbeddingResult,
     Finish,
@@ -224,8 +223,7 @@ async def _lines(response: httpx.Response) -> AsyncIterator[str]:
             for raw in pending[:cut].splitlines():
                 yield raw.decode("utf-8", "replace")
             pending = pending[cut:]
-        if pause := read_pause():
-            await asyncio.sleep(pause)
+        await wait_to_read()
     for raw in pending.splitlines():
         yield raw.decode("utf-8", "replace")
 
