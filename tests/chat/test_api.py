@@ -11,6 +11,7 @@ from django.test import Client
 
 from apps.chat.models import App, AppApiKey, Message, MessageFeedback
 from apps.chat.services import apps as app_services
+from apps.providers import services as provider_services
 from apps.tenants.models import Role
 from apps.tenants.services import api_key_create
 from tests.chat.test_dsl import DIFY_0X_COMPLETION, DIFY_1X_CHAT
@@ -119,6 +120,40 @@ def test_patch_refuses_what_the_server_decides_or_bad_values(api, team, body, me
     assert message in response.json()["message"]
     app.refresh_from_db()
     assert (app.name, app.site_code, app.config) == before
+
+
+@pytest.mark.parametrize(
+    ("fallbacks", "message"),
+    [
+        ([{"provider": "anthropic", "name": "claude-3-5-haiku-20241022"}], "not a language model"),
+        ([{"provider": "openai", "name": "gpt-4o-mini"}], "is the app's model already"),
+        ([{"provider": "openai", "name": "gpt-4o"}] * 2, "in the fallback list twice"),
+        ([{"provider": "openai", "name": n} for n in ("gpt-4o", "gpt-4.1", "o3", "gpt-5")], "3"),
+        ("openai/gpt-4o", "must be a list"),
+        ([{"provider": "openai"}], "must be a list"),
+    ],
+    ids=["not-set-up", "the-main-model", "twice", "too-many", "text", "no-name"],
+)
+def test_patch_refuses_a_bad_fallback_chain(api, team, fallbacks, message):
+    provider_services.provider_credentials_save(
+        actor=team.members[Role.OWNER],
+        provider="openai",
+        credentials={"openai_api_key": "sk-test-not-used-0000"},
+        validate=False,
+    )
+    app = _make(team)
+    before = app.config
+    model = {**app.config["model"], "provider": "openai", "name": "gpt-4o-mini"}
+    config = {**app.config, "model": {**model, "fallbacks": fallbacks}}
+    response = api.patch(f"/api/apps/{app.id}", {"config": config}, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_param"
+    assert message in response.json()["message"]
+    app.refresh_from_db()
+    assert app.config == before
+    good = {**config, "model": {**model, "fallbacks": [{"provider": "openai", "name": "gpt-4o"}]}}
+    response = api.patch(f"/api/apps/{app.id}", {"config": good}, content_type="application/json")
+    assert response.status_code == 200, response.json()
 
 
 def test_delete_removes_the_app(api, team):
