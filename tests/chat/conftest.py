@@ -38,6 +38,18 @@ def chat_app(openai_ready):  # noqa: F811 - the imported fixture
 
 
 @pytest.fixture
+def ready(team):
+    """`team` with OpenAI set up (not called: the studio's pages only list its models)."""
+    provider_services.provider_credentials_save(
+        actor=team.members[Role.OWNER],
+        provider="openai",
+        credentials={"openai_api_key": "sk-studio-test"},
+        validate=False,
+    )
+    return team
+
+
+@pytest.fixture
 def flaky_upstream(openai_ready):  # noqa: F811 - the imported fixture
     """The fake behind openai_api_compatible/flaky-llm, set up in `team`'s workspace beside
     OpenAI (validated for real). It answers until a test queues failures (fail_with)."""
