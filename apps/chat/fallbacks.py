@@ -51,12 +51,7 @@ def fallback_refs(config: dict) -> list[ModelRef]:
     return [ref for ref in refs if ref is not None]
 
 
-def fallback_entries(refs: list[ModelRef]) -> list[dict]:
-    """The chain as the configuration stores it."""
-    return [{"provider": ref.provider, "name": ref.model} for ref in refs]
-
-
-def label(ref: ModelRef) -> str:
+def model_label(ref: ModelRef) -> str:
     return f"{ref.provider}/{ref.model}"
 
 
@@ -79,13 +74,13 @@ def fallbacks_check(*, workspace, config: dict) -> None:
     for ref in fallback_refs(config):
         if ref == main:
             raise FallbackError(
-                f"{label(ref)} is the app's model already: a fallback must be another model."
+                f"{model_label(ref)} is the app's model already: a fallback must be another model."
             )
         if ref in seen:
-            raise FallbackError(f"{label(ref)} is in the fallback list twice.")
+            raise FallbackError(f"{model_label(ref)} is in the fallback list twice.")
         if ref not in usable:
             raise FallbackError(
-                f"{label(ref)} is not a language model this workspace can use: set up its "
+                f"{model_label(ref)} is not a language model this workspace can use: set up its "
                 "provider under Model providers, or choose another."
             )
         seen.add(ref)
@@ -106,7 +101,7 @@ def fallbacks_runnable(*, workspace, config: dict) -> dict[ModelRef, ModelSpec |
                 workspace=workspace, provider=ref.provider, model_type="llm", model=ref.model
             )
         except (ModelNotConfigured, NotFound) as exc:
-            logger.info("Fallback model %s skipped: %s", label(ref), exc)
+            logger.info("Fallback model %s skipped: %s", model_label(ref), exc)
             continue
         runnable[ref] = target.spec
     return runnable

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.chat import keys as app_keys
 from apps.chat.embedding import embed_snippets
-from apps.chat.fallbacks import MAX_FALLBACKS, fallback_refs, label
+from apps.chat.fallbacks import MAX_FALLBACKS, fallback_refs, model_label
 from apps.chat.models import AppMode
 from apps.chat.services import apps as app_services
 from apps.chat.services import messages as message_services
@@ -140,7 +140,8 @@ def _fallbacks_context(choices: list, config: dict) -> dict:
     """The fallback list as the page draws it, and the models that can still be added."""
     offered = {choice.value for choice in choices}
     listed = [
-        {"value": label(ref), "available": label(ref) in offered} for ref in fallback_refs(config)
+        {"value": model_label(ref), "available": model_label(ref) in offered}
+        for ref in fallback_refs(config)
     ]
     taken = {item["value"] for item in listed} | {_model_value(config)}
     return {
