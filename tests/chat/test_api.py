@@ -11,7 +11,6 @@ from django.test import Client
 
 from apps.chat.models import App, AppApiKey, Message, MessageFeedback
 from apps.chat.services import apps as app_services
-from apps.providers import services as provider_services
 from apps.tenants.models import Role
 from apps.tenants.services import api_key_create
 from tests.chat.test_dsl import DIFY_0X_COMPLETION, DIFY_1X_CHAT
@@ -134,14 +133,8 @@ def test_patch_refuses_what_the_server_decides_or_bad_values(api, team, body, me
     ],
     ids=["not-set-up", "the-main-model", "twice", "too-many", "text", "no-name"],
 )
-def test_patch_refuses_a_bad_fallback_chain(api, team, fallbacks, message):
-    provider_services.provider_credentials_save(
-        actor=team.members[Role.OWNER],
-        provider="openai",
-        credentials={"openai_api_key": "sk-test-not-used-0000"},
-        validate=False,
-    )
-    app = _make(team)
+def test_patch_refuses_a_bad_fallback_chain(api, ready, fallbacks, message):
+    app = _make(ready)
     before = app.config
     model = {**app.config["model"], "provider": "openai", "name": "gpt-4o-mini"}
     config = {**app.config, "model": {**model, "fallbacks": fallbacks}}
