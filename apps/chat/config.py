@@ -7,7 +7,9 @@ suggested_questions_after_answer{enabled}, more_like_this{enabled},
 sensitive_word_avoidance{enabled, type, config}, annotation_reply{enabled, score_threshold,
 embedding_model{embedding_provider_name, embedding_model_name}}, dataset_configs,
 retriever_resource{enabled}, file_upload, speech_to_text, text_to_speech, plus Orrery's
-memory{window{enabled, size}, max_tokens} and stop (a list of stop sequences)."""
+memory{window{enabled, size}, max_tokens}, stop (a list of stop sequences) and
+model.fallbacks: [{provider, name}, …], the language models that answer, in order, when
+the app's model fails (absent means none; see apps.chat.fallbacks)."""
 
 from __future__ import annotations
 

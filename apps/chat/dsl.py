@@ -27,10 +27,12 @@ import json
 import math
 import re
 import uuid
+from dataclasses import dataclass
 
 import yaml
 
 from apps.chat.config import default_config
+from apps.chat.fallbacks import MAX_FALLBACKS
 from apps.chat.models import App, AppMode
 from apps.chat.services.apps import BUILDABLE_MODES, app_create, require
 from apps.core.errors import DomainError
@@ -320,6 +322,12 @@ def _import_model(actor: Membership, config: dict, warnings: list[str]) -> None:
         model["completion_params"] = {}
     if model.get("mode") not in ("chat", "completion"):
         model["mode"] = "chat"
+    _import_main_model(actor, model, warnings)
+    if "fallbacks" in model:  # Orrery's key: a file from Dify has none
+        model["fallbacks"] = _import_fallbacks(actor, model, warnings)
+
+
+def _import_main_model(actor: Membership, model: dict, warnings: list[str]) -> None:
     given_provider = model.get("provider") if isinstance(model.get("provider"), str) else ""
     given_name = model.get("name") if isinstance(model.get("name"), str) else ""
     model["provider"], model["name"] = given_provider, given_name
@@ -328,12 +336,7 @@ def _import_model(actor: Membership, config: dict, warnings: list[str]) -> None:
             warnings.append(f"The model {given_name!r} names no provider: choose a model.")
         model["name"] = ""
         return
-
-    # Imported here: the provider catalog and its workspace state are read only for
-    # import and export, not whenever app configuration is touched.
-    from apps.providers import catalog, selectors
-
-    provider = catalog.resolve_provider_id(given_provider)
+    provider = _our_provider_or_none(given_provider)
     if provider is None:
         warnings.append(
             f"The model provider {given_provider!r} is not one Orrery knows, so the app has "
@@ -342,31 +345,119 @@ def _import_model(actor: Membership, config: dict, warnings: list[str]) -> None:
         model["provider"], model["name"] = "", ""
         return
     model["provider"] = provider
+    standing = _llm_standing(actor, provider, given_name)
+    if not given_name:
+        warnings.append(f"The file names no {standing.label} model: choose one.")
+    elif not standing.known and not standing.addable:
+        warnings.append(
+            f"{standing.label} has no model {given_name!r} in Orrery, so the app has no "
+            "model yet: choose one in its settings."
+        )
+        model["name"] = ""
+    _warn_what_to_set_up(standing, warnings)
+
+
+@dataclass(frozen=True)
+class _Standing:
+    """What this workspace makes of an LLM named in a file (by our provider id)."""
+
+    label: str  # the provider's name, for people
+    model: str
+    known: bool  # a predefined model, or a custom model of this workspace
+    addable: bool  # the provider takes models by any name
+    set_up: bool  # the provider has credentials here
+
+    @property
+    def add_it(self) -> str:
+        return (
+            f"The model {self.model!r} is not one of {self.label}'s predefined models: add it "
+            f"under Model providers → {self.label} before using the app."
+        )
+
+    @property
+    def set_it_up(self) -> str:
+        return (
+            f"{self.label} is not set up in this workspace: add its credentials under "
+            "Model providers before using the app."
+        )
+
+
+def _llm_standing(actor: Membership, provider: str, name: str) -> _Standing:
+    # Imported here: the provider catalog and its workspace state are read only for
+    # import and export, not whenever app configuration is touched.
+    from apps.providers import catalog, selectors
+
     spec = catalog.provider(provider)
     status = selectors.provider_status(workspace=actor.workspace, provider=provider)
     custom = {c.model for c in status.custom_models if c.model_type == "llm"}
-    takes_any_name = bool(
-        {"customizable-model", "fetch-from-remote"} & set(spec.configurate_methods)
+    return _Standing(
+        label=spec.label.text,
+        model=name,
+        known=spec.model("llm", name) is not None or name in custom,
+        addable=bool({"customizable-model", "fetch-from-remote"} & set(spec.configurate_methods)),
+        set_up=bool(status.usable or status.custom_models),
     )
-    if not given_name:
-        warnings.append(f"The file names no {spec.label.text} model: choose one.")
-    elif spec.model("llm", given_name) is None and given_name not in custom:
-        if not takes_any_name:
-            warnings.append(
-                f"{spec.label.text} has no model {given_name!r} in Orrery, so the app has no "
-                "model yet: choose one in its settings."
-            )
-            model["name"] = ""
+
+
+def _warn_what_to_set_up(standing: _Standing, warnings: list[str]) -> None:
+    if standing.model and not standing.known and standing.addable:
+        _warn_once(warnings, standing.add_it)
+    if not standing.set_up:
+        _warn_once(warnings, standing.set_it_up)
+
+
+def _warn_once(warnings: list[str], warning: str) -> None:
+    if warning not in warnings:  # a fallback often shares the main model's provider
+        warnings.append(warning)
+
+
+def _import_fallbacks(actor: Membership, model: dict, warnings: list[str]) -> list[dict]:
+    """The file's fallback chain, in our provider ids. Repeats, the main model itself and
+    any beyond MAX_FALLBACKS are left out with a warning."""
+    entries = model["fallbacks"]
+    if not isinstance(entries, list):
+        warnings.append("The fallback models have the wrong shape; the app has none.")
+        return []
+    main = {"provider": model["provider"], "name": model["name"]}
+    kept: list[dict] = []
+    for entry in entries:
+        fallback = _import_fallback(actor, entry, warnings)
+        if fallback is None:
+            continue
+        named = f"The fallback model {fallback['provider']}/{fallback['name']}"
+        if fallback == main or fallback in kept:
+            warnings.append(f"{named} is the app's model or listed already: it was left out.")
+        elif len(kept) == MAX_FALLBACKS:
+            warnings.append(f"{named} was left out: an app has at most {MAX_FALLBACKS}.")
         else:
-            warnings.append(
-                f"The model {given_name!r} is not one of {spec.label.text}'s predefined "
-                f"models: add it under Model providers → {spec.label.text} before using the app."
-            )
-    if not (status.usable or status.custom_models):
+            kept.append(fallback)
+    return kept
+
+
+def _import_fallback(actor: Membership, entry, warnings: list[str]) -> dict | None:
+    """One fallback as ours, on the main model's terms: one Orrery cannot serve is left
+    out, one the workspace must still set up is kept with a warning."""
+    if not isinstance(entry, dict) or not all(
+        isinstance(entry.get(key), str) and entry[key] for key in ("provider", "name")
+    ):
+        warnings.append("A fallback model without a provider and a model name was left out.")
+        return None
+    given = f"{entry['provider']}/{entry['name']}"
+    provider = _our_provider_or_none(entry["provider"])
+    if provider is None:
         warnings.append(
-            f"{spec.label.text} is not set up in this workspace: add its credentials under "
-            "Model providers before using the app."
+            f"The fallback model {given} was left out: Orrery does not know its provider."
         )
+        return None
+    standing = _llm_standing(actor, provider, entry["name"])
+    if not standing.known and not standing.addable:
+        warnings.append(
+            f"The fallback model {given} was left out: {standing.label} has no such "
+            "model in Orrery."
+        )
+        return None
+    _warn_what_to_set_up(standing, warnings)
+    return {"provider": provider, "name": entry["name"]}
 
 
 def _import_datasets(actor: Membership, config: dict, warnings: list[str]) -> None:
@@ -413,10 +504,14 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def _our_provider(name: str) -> str:
-    from apps.providers import catalog  # see _import_model
+def _our_provider_or_none(name: str) -> str | None:
+    from apps.providers import catalog  # see _llm_standing
 
-    return catalog.resolve_provider_id(name) or name
+    return catalog.resolve_provider_id(name)
+
+
+def _our_provider(name: str) -> str:
+    return _our_provider_or_none(name) or name
 
 
 def _map_auxiliary_providers(config: dict, convert) -> None:
@@ -469,6 +564,10 @@ def app_export(*, app: App) -> str:
     _drop_tool_credentials(config)
     if model.get("provider"):
         model["provider"] = plugin_id(model["provider"])
+    for fallback in model.get("fallbacks") or []:
+        if isinstance(fallback, dict) and isinstance(fallback.get("provider"), str):
+            providers.append(fallback["provider"])
+            fallback["provider"] = plugin_id(fallback["provider"])
 
     def to_plugin(name: str) -> str:
         providers.append(name)

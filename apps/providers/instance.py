@@ -72,6 +72,10 @@ def build_adapter(target: ModelTarget, choice: CredentialChoice) -> Adapter:
     return adapter_class(runtime.protocol)(connection)
 
 
+def _ref_of(target: ModelTarget) -> ModelRef:
+    return ModelRef(target.provider.provider, target.model)
+
+
 def upstream_model(target: ModelTarget, choice: CredentialChoice) -> str:
     """The name the provider knows the model by (an Azure deployment, an Ark endpoint)."""
     return target.provider.runtime.upstream_model_name(target.model, choice.credentials)
@@ -94,6 +98,8 @@ class ModelInstance:
         self.chain = [ModelRef(provider, model), *fallbacks]
         self.model_type = model_type
         self.meta = {"source": source, "user_id": user_id, "app_id": app_id}
+        # The model of the chain whose output reached the caller; None until one did.
+        self.answered_by: ModelRef | None = None
 
     # --- attempts ------------------------------------------------------------------
     async def _attempts(self) -> AsyncIterator[tuple[ModelTarget, CredentialChoice]]:
@@ -143,6 +149,7 @@ class ModelInstance:
                 last_error = exc
                 continue
             await self._record(target, choice, usage_of(result), started)
+            self.answered_by = _ref_of(target)
             return result
         raise last_error or errors.InvokeConnectionError("No credentials to try")
 
@@ -168,6 +175,7 @@ class ModelInstance:
                     adapter = build_adapter(target, choice)
                     upstream = replace(request, model=upstream_model(target, choice))
                     async for event in adapter.stream_llm(upstream):
+                        self.answered_by = _ref_of(target)
                         if ttft is None and isinstance(event, TextDelta | ToolCallDelta):
                             ttft = int((time.perf_counter() - started) * 1000)
                             pacing.stream_flowing()

@@ -1,5 +1,6 @@
 """Chat fixtures: an app in `team`'s workspace whose model is OpenAI against the fake,
-and a helper that runs one turn and collects its events."""
+a second, OpenAI-compatible model on a fake of its own to make fail, and a helper that
+runs one turn and collects its events."""
 
 from __future__ import annotations
 
@@ -10,8 +11,17 @@ from apps.chat import generation
 from apps.chat.config import default_config
 from apps.chat.models import EndUser
 from apps.chat.services import apps as app_services
+from apps.providers import services as provider_services
 from apps.tenants.models import Role
-from tests.providers.conftest import fake_openai, openai_ready  # noqa: F401,F811 - fixtures
+from tests.fakes.openai import FakeOpenAI, openai_error
+from tests.providers.conftest import (  # noqa: F401,F811 - fixtures
+    FAKE_KEY,
+    fake_openai,
+    openai_ready,
+)
+
+FLAKY_MODEL = "flaky-llm"
+FLAKY = {"provider": "openai_api_compatible", "name": FLAKY_MODEL}
 
 
 def make_app(team, mode: str = "chat", **config_changes):
@@ -25,6 +35,43 @@ def make_app(team, mode: str = "chat", **config_changes):
 @pytest.fixture
 def chat_app(openai_ready):  # noqa: F811 - the imported fixture
     return make_app(openai_ready, "chat", pre_prompt="You are terse.")
+
+
+@pytest.fixture
+def ready(team):
+    """`team` with OpenAI set up (not called: the studio's pages only list its models)."""
+    provider_services.provider_credentials_save(
+        actor=team.members[Role.OWNER],
+        provider="openai",
+        credentials={"openai_api_key": "sk-studio-test"},
+        validate=False,
+    )
+    return team
+
+
+@pytest.fixture
+def flaky_upstream(openai_ready):  # noqa: F811 - the imported fixture
+    """The fake behind openai_api_compatible/flaky-llm, set up in `team`'s workspace beside
+    OpenAI (validated for real). It answers until a test queues failures (fail_with)."""
+    with FakeOpenAI(api_key=FAKE_KEY, models=(FLAKY_MODEL,)) as fake:
+        provider_services.custom_model_save(
+            actor=openai_ready.members[Role.OWNER],
+            provider=FLAKY["provider"],
+            model_type="llm",
+            model=FLAKY_MODEL,
+            credentials={
+                "endpoint_url": fake.url + "/v1",
+                "api_key": FAKE_KEY,
+                "mode": "chat",
+                "context_size": "8192",
+            },
+        )
+        yield fake
+
+
+def fail_with(fake, status: int, times: int = 20) -> None:
+    """Make every chat call to the fake fail with `status`, as the real API words it."""
+    fake.queue(*[openai_error(status)] * times)
 
 
 @pytest.fixture

@@ -121,6 +121,34 @@ def test_patch_refuses_what_the_server_decides_or_bad_values(api, team, body, me
     assert (app.name, app.site_code, app.config) == before
 
 
+@pytest.mark.parametrize(
+    ("fallbacks", "message"),
+    [
+        ([{"provider": "anthropic", "name": "claude-3-5-haiku-20241022"}], "not a language model"),
+        ([{"provider": "openai", "name": "gpt-4o-mini"}], "is the app's model already"),
+        ([{"provider": "openai", "name": "gpt-4o"}] * 2, "in the fallback list twice"),
+        ([{"provider": "openai", "name": n} for n in ("gpt-4o", "gpt-4.1", "o3", "gpt-5")], "3"),
+        ("openai/gpt-4o", "must be a list"),
+        ([{"provider": "openai"}], "must be a list"),
+    ],
+    ids=["not-set-up", "the-main-model", "twice", "too-many", "text", "no-name"],
+)
+def test_patch_refuses_a_bad_fallback_chain(api, ready, fallbacks, message):
+    app = _make(ready)
+    before = app.config
+    model = {**app.config["model"], "provider": "openai", "name": "gpt-4o-mini"}
+    config = {**app.config, "model": {**model, "fallbacks": fallbacks}}
+    response = api.patch(f"/api/apps/{app.id}", {"config": config}, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_param"
+    assert message in response.json()["message"]
+    app.refresh_from_db()
+    assert app.config == before
+    good = {**config, "model": {**model, "fallbacks": [{"provider": "openai", "name": "gpt-4o"}]}}
+    response = api.patch(f"/api/apps/{app.id}", {"config": good}, content_type="application/json")
+    assert response.status_code == 200, response.json()
+
+
 def test_delete_removes_the_app(api, team):
     app = _make(team)
     assert api.delete(f"/api/apps/{app.id}").status_code == 204

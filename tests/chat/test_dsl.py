@@ -368,6 +368,86 @@ def test_export_then_import_gives_the_same_configuration(team):
     assert (copy.name, copy.description, copy.icon) == ("Ops bot", "On call helper", "🛠️")
 
 
+def test_the_fallback_chain_survives_export_and_import(team):
+    owner = _owner(team)
+    _with_openai(team)
+    provider_services.provider_credentials_save(
+        actor=owner, provider="deepseek", credentials={"api_key": "sk-ds-not-used"}, validate=False
+    )
+    app = app_services.app_create(actor=owner, name="Sturdy", mode="chat")
+    chain = [
+        {"provider": "deepseek", "name": "deepseek-chat"},
+        {"provider": "openai", "name": "gpt-4o-mini"},
+    ]
+    main = {"provider": "openai", "name": "gpt-4o", "fallbacks": chain}
+    config = {**app.config, "model": {**app.config["model"], **main}}
+    app = app_services.app_update(actor=owner, app=app, config=config)
+
+    document = yaml.safe_load(dsl.app_export(app=app))
+    exported = document["model_config"]["model"]["fallbacks"]
+    assert exported == [
+        {"provider": "langgenius/deepseek/deepseek", "name": "deepseek-chat"},
+        {"provider": "langgenius/openai/openai", "name": "gpt-4o-mini"},
+    ]
+    packages = [
+        d["value"]["marketplace_plugin_unique_identifier"] for d in document["dependencies"]
+    ]
+    assert [p.split(":")[0] for p in packages] == ["langgenius/openai", "langgenius/deepseek"]
+
+    copy, warnings = dsl.app_import(actor=owner, yaml_text=yaml.safe_dump(document))
+    assert warnings == []
+    assert copy.config["model"]["fallbacks"] == chain
+    assert copy.config == app.config
+
+
+@pytest.mark.parametrize(
+    ("fallback", "kept", "warning"),
+    [
+        (
+            {"provider": "langgenius/anthropic/anthropic", "name": "claude-3-5-haiku-20241022"},
+            {"provider": "anthropic", "name": "claude-3-5-haiku-20241022"},
+            "Anthropic is not set up in this workspace",
+        ),
+        (
+            {"provider": "acme/rocket/rocket", "name": "r1"},
+            None,
+            "acme/rocket/rocket/r1 was left out: Orrery does not know its provider",
+        ),
+        (
+            {"provider": "deepseek", "name": "deepseek-v9"},
+            None,
+            "deepseek/deepseek-v9 was left out: DeepSeek has no such model",
+        ),
+        (
+            {"provider": "langgenius/openai/openai", "name": "gpt-4o-mini"},
+            None,
+            "openai/gpt-4o-mini is the app's model or listed already",
+        ),
+        ("openai/gpt-4o", None, "without a provider and a model name"),
+    ],
+    ids=["not-set-up-kept", "unknown-provider", "unknown-model", "the-main-model", "malformed"],
+)
+def test_an_imported_fallback_is_kept_on_the_main_models_terms(team, fallback, kept, warning):
+    _with_openai(team)
+    model = {"provider": "openai", "name": "gpt-4o-mini", "mode": "chat", "fallbacks": [fallback]}
+    app, warnings = dsl.app_import(actor=_owner(team), yaml_text=_file(model_config__model=model))
+    assert app.config["model"]["fallbacks"] == ([kept] if kept else [])
+    assert any(warning in w for w in warnings), warnings
+
+
+def test_an_imported_chain_longer_than_the_limit_is_cut(team):
+    _with_openai(team)
+    names = ["gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-5-mini"]
+    model = {
+        "provider": "openai",
+        "name": "gpt-4o-mini",
+        "fallbacks": [{"provider": "openai", "name": n} for n in names],
+    }
+    app, warnings = dsl.app_import(actor=_owner(team), yaml_text=_file(model_config__model=model))
+    assert [f["name"] for f in app.config["model"]["fallbacks"]] == names[:3]
+    assert warnings == ["The fallback model openai/gpt-5-mini was left out: an app has at most 3."]
+
+
 # Dify's plugin daemon accepts a dependency only as author/plugin:version@checksum.
 DAEMON_IDENTIFIER = re.compile(
     r"^(?:([a-z0-9_-]{1,64})/)?([a-z0-9_-]{1,255}):([0-9]{1,4})(\.[0-9]{1,4}){1,3}"

@@ -8,23 +8,10 @@ from django.urls import reverse
 
 from apps.chat.models import App, AppApiKey
 from apps.chat.services import apps as app_services
-from apps.providers import services as provider_services
 from apps.tenants.models import Role
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def ready(team):
-    """`team` with OpenAI set up (not called: the pages only list its models)."""
-    provider_services.provider_credentials_save(
-        actor=team.members[Role.OWNER],
-        provider="openai",
-        credentials={"openai_api_key": "sk-studio-test"},
-        validate=False,
-    )
-    return team
 
 
 def make_app(team, name="Helpdesk", mode="chat", **config):

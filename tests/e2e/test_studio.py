@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import shot
 from tests.e2e.test_playground import PASSWORD, api
-from tests.fakes.openai import FakeOpenAI
+from tests.fakes.openai import DEFAULT_MODELS, FakeOpenAI, openai_error
 
 pytestmark = pytest.mark.browser
 
@@ -128,4 +128,51 @@ def test_build_preview_publish_and_read_the_logs(browser_page, live_server_url):
         page.get_by_test_id("app-card").get_by_role("link", name="Moon guide").click()
         expect(page.get_by_label("System prompt")).to_be_visible()
         shot(page, "studio-configure-phone")
+    assert not errors, errors
+
+
+def test_fallback_models_are_listed_in_order_and_answer_when_the_model_fails(
+    browser_page, live_server_url
+):
+    page, base = browser_page, live_server_url
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    with FakeOpenAI(api_key=FAKE_KEY, models=(*DEFAULT_MODELS, "gpt-4.1")) as fake:
+        sign_up_with_openai(page, base, fake)
+        page.goto(f"{base}/apps/")
+        page.get_by_role("radio", name="Chat assistant").check()
+        page.get_by_label("Name", exact=True).fill("Sturdy guide")
+        page.get_by_role("button", name="Create", exact=True).click()
+        page.get_by_label("Model", exact=True).select_option("openai/gpt-4o-mini")
+        fallbacks = page.get_by_test_id("fallbacks")
+        expect(fallbacks.get_by_test_id("fallbacks-empty")).to_have_text(
+            "No fallback models: if the model fails, the answer fails."
+        )
+
+        # She adds two fallbacks and puts the second first.
+        for model in ("openai/gpt-4o", "openai/gpt-4.1"):
+            page.get_by_label("Fallback model to add").select_option(model)
+            fallbacks.get_by_role("button", name="Add").click()
+            expect(fallbacks.locator("code", has_text=model)).to_be_visible()
+        fallbacks.get_by_role("button", name="Move openai/gpt-4.1 up").click()
+        expect(fallbacks.locator(".fallback-name")).to_have_text(
+            ["openai/gpt-4.1", "openai/gpt-4o"]
+        )
+        page.get_by_role("button", name="Save configuration").click()
+        expect(page.get_by_text("Configuration saved.")).to_be_visible()
+        expect(fallbacks.locator(".fallback-name")).to_have_text(
+            ["openai/gpt-4.1", "openai/gpt-4o"]
+        )
+        shot(page, "studio-fallbacks")
+
+        # The model is overloaded: the preview's answer comes from the first fallback.
+        fake.queue(openai_error(503))
+        preview = page.get_by_test_id("debug-pane")
+        preview.get_by_label("Message").fill("are you there")
+        preview.get_by_role("button", name="Send").click()
+        expect(preview.get_by_test_id("answer").last).to_have_text(
+            "You said: are you there", timeout=20_000
+        )
+        page.get_by_role("navigation", name="App").get_by_role("link", name="Logs").click()
+        expect(page.get_by_test_id("log-row").first).to_contain_text("gpt-4.1")
     assert not errors, errors

@@ -14,7 +14,7 @@ from pgvector.django import CosineDistance
 from apps.chat.models import Annotation
 from apps.core.offload import offload
 from apps.datasets.app_retrieval import retrieve_for_app
-from apps.providers.instance import ModelInstance
+from apps.providers.instance import ModelInstance, ModelRef
 from apps.providers.runtime.errors import InvokeError
 from apps.providers.runtime.types import LLMRequest
 from apps.providers.runtime.types import Message as LLMMessage
@@ -206,10 +206,18 @@ SUGGEST_PROMPT = (
 
 
 async def suggested_questions(
-    *, workspace_id, provider: str, model: str, history: list[tuple[str, str]]
+    *,
+    workspace_id,
+    provider: str,
+    model: str,
+    fallbacks: list[ModelRef] = (),
+    history: list[tuple[str, str]],
 ) -> list[str]:
+    """Follow-up questions from the app's model, or its fallbacks when it fails."""
     text = "\n".join(f"User: {q}\nAssistant: {a}" for q, a in history[-3:])
-    instance = ModelInstance(workspace=workspace_id, provider=provider, model=model)
+    instance = ModelInstance(
+        workspace=workspace_id, provider=provider, model=model, fallbacks=fallbacks
+    )
     request = LLMRequest(
         model=model,
         messages=[LLMMessage("user", SUGGEST_PROMPT.format(history=text))],

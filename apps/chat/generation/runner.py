@@ -22,7 +22,7 @@ from apps.chat.generation.turn import Turn, message_finish
 from apps.chat.models import AppMode, Conversation, FromSource, Message, MessageStatus
 from apps.core.errors import DomainError
 from apps.core.offload import offload
-from apps.providers.instance import ModelInstance
+from apps.providers.instance import ModelInstance, ModelRef
 from apps.providers.runtime.errors import InvokeError
 from apps.providers.runtime.types import LLMRequest, TextDelta, Usage, UsageEvent
 
@@ -42,6 +42,7 @@ class Outcome:
     annotation: object | None = None
     error: ev.GenerationFailed | None = None
     replaced: bool = False  # output moderation swapped the answer
+    answered_by: ModelRef | None = None  # the app's model or one of its fallbacks
 
 
 async def produce(run: Run, turn: Turn) -> None:
@@ -139,6 +140,7 @@ async def _stream(run, turn, request, outcome, moderation, started) -> None:
         workspace=turn.app.workspace_id,
         provider=turn.model.provider,
         model=turn.model.name,
+        fallbacks=list(turn.model.fallbacks),
         source="app",
         app_id=turn.app.pk,
     )
@@ -162,6 +164,7 @@ async def _stream(run, turn, request, outcome, moderation, started) -> None:
                 elif isinstance(event, UsageEvent):
                     outcome.usage = event.usage
     finally:
+        outcome.answered_by = instance.answered_by
         if checker is not None:
             checker.cancel()
             with suppress(asyncio.CancelledError):
@@ -186,9 +189,13 @@ async def _moderate_while_streaming(run, turn, moderation, outcome) -> None:
             _replace(run, outcome, moderation.output_reply)
 
 
-def usage_metadata(turn: Turn, usage: Usage, latency: float) -> dict:
-    """Dify's metadata.usage: token counts, unit prices and prices as decimal strings."""
-    pricing = turn.model.spec.pricing if turn.model.spec else None
+def usage_metadata(
+    turn: Turn, usage: Usage, latency: float, answered_by: ModelRef | None = None
+) -> dict:
+    """Dify's metadata.usage: token counts, unit prices and prices as decimal strings, at
+    the prices of the model that answered."""
+    spec = turn.model.spec_of(answered_by)
+    pricing = spec.pricing if spec else None
     zero = Decimal(0)
     p_unit = pricing.input if pricing else zero
     c_unit = pricing.output if pricing else zero
@@ -213,10 +220,13 @@ def usage_metadata(turn: Turn, usage: Usage, latency: float) -> dict:
 
 async def _finish(run: Run, turn: Turn, outcome: Outcome, started: float) -> None:
     latency = time.perf_counter() - started
-    usage = usage_metadata(turn, outcome.usage, latency)
+    usage = usage_metadata(turn, outcome.usage, latency, outcome.answered_by)
     status = MessageStatus.ERROR if outcome.error else outcome.status
+    answered_by = outcome.answered_by or ModelRef(turn.model.provider, turn.model.name)
     await offload(_save)(
         turn,
+        model_provider=answered_by.provider,
+        model_name=answered_by.model,
         answer=run.answer,
         status=status,
         error=outcome.error.message if outcome.error else "",
@@ -263,6 +273,7 @@ async def _suggest(run: Run, turn: Turn) -> None:
             workspace_id=turn.app.workspace_id,
             provider=turn.model.provider,
             model=turn.model.name,
+            fallbacks=list(turn.model.fallbacks),
             history=[*turn.history, (turn.query, run.answer)],
         )
     except DomainError:

@@ -12,10 +12,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.chat import selectors
+from apps.chat.fallbacks import fallbacks_runnable
 from apps.chat.generation.inputs import InvalidInput, inputs_clean
 from apps.chat.models import App, AppMode, Conversation, EndUser, Message, MessageStatus, UploadFile
 from apps.chat.services.conversations import conversation_name_from_query
 from apps.core.errors import DomainError, NotFound
+from apps.providers.instance import ModelRef
 from apps.providers.resolution import ModelNotConfigured, resolve
 from apps.providers.runtime.types import ImagePart
 from apps.providers.schema import ModelSpec
@@ -40,6 +42,14 @@ class ModelSetup:
     parameters: dict
     stop: list[str]
     spec: ModelSpec | None
+    # The fallback models a call can use, in order, with their catalog entries.
+    fallbacks: dict[ModelRef, ModelSpec | None] = field(default_factory=dict)
+
+    def spec_of(self, ref: ModelRef | None) -> ModelSpec | None:
+        """The catalog entry of the model that answered (None: no model did)."""
+        if ref is None or ref == ModelRef(self.provider, self.name):
+            return self.spec
+        return self.fallbacks.get(ref)
 
     @property
     def vision(self) -> bool:
@@ -82,7 +92,14 @@ def model_setup(*, app: App, config: dict) -> ModelSetup:
     stop = params.pop("stop", None) or []
     stop = [*([stop] if isinstance(stop, str) else stop), *(config.get("stop") or [])]
     params = {k: v for k, v in params.items() if v is not None}
-    return ModelSetup(provider, name, params, [s for s in stop if s][:4], target.spec)
+    return ModelSetup(
+        provider,
+        name,
+        params,
+        [s for s in stop if s][:4],
+        target.spec,
+        fallbacks_runnable(workspace=app.workspace_id, config=config),
+    )
 
 
 def turn_begin(

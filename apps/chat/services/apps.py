@@ -7,6 +7,7 @@ import secrets
 from django.db import transaction
 
 from apps.chat.config import default_config
+from apps.chat.fallbacks import fallbacks_changed, fallbacks_check
 from apps.chat.models import App, AppMode
 from apps.core.errors import DomainError, PermissionDenied
 from apps.tenants.models import Membership
@@ -87,6 +88,9 @@ def app_update(*, actor: Membership, app: App, **changes) -> App:
         changes["name"] = _clean_name(changes["name"])
     if "config" in changes and not isinstance(changes["config"], dict):
         raise DomainError("The configuration must be an object.", code="invalid_param")
+    if "config" in changes and fallbacks_changed(app.config, changes["config"]):
+        # An unchanged chain is let be: it may name a model imported before it was set up.
+        fallbacks_check(workspace=app.workspace_id, config=changes["config"])
     for field, value in changes.items():
         setattr(app, field, value)
     app.save(update_fields=[*changes, "updated_at"])

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.chat import keys as app_keys
 from apps.chat.embedding import embed_snippets
+from apps.chat.fallbacks import MAX_FALLBACKS, fallback_refs, model_label
 from apps.chat.models import AppMode
 from apps.chat.services import apps as app_services
 from apps.chat.services import messages as message_services
@@ -25,6 +26,7 @@ from apps.chat.views.studio_forms import (
     AppDeleteForm,
     AppEditForm,
     ConfigForm,
+    ConfigResult,
     PublishForm,
     VariableRow,
     knowledge_choices,
@@ -92,6 +94,7 @@ def _config_context(
         "model_missing": bool(value) and chosen is None,
         "model_value": value,
         "controls": controls,
+        **_fallbacks_context(choices, config),
         "rows": rows,
         "blank_row": VariableRow(index=next_index, required=False),
         "template_row": VariableRow(index="__i__", required=False),
@@ -133,6 +136,37 @@ def _config_context(
     }
 
 
+def _fallbacks_context(choices: list, config: dict) -> dict:
+    """The fallback list as the page draws it, and the models that can still be added."""
+    offered = {choice.value for choice in choices}
+    listed = [
+        {"value": model_label(ref), "available": model_label(ref) in offered}
+        for ref in fallback_refs(config)
+    ]
+    taken = {item["value"] for item in listed} | {_model_value(config)}
+    return {
+        "fallbacks": listed,
+        "fallback_picks": [choice for choice in choices if choice.value not in taken],
+        "fallbacks_full": len(listed) >= MAX_FALLBACKS,
+        "max_fallbacks": MAX_FALLBACKS,
+    }
+
+
+def _fallbacks_redrawn(request: HttpRequest, app, result: ConfigResult) -> HttpResponse:
+    """After an add, move or remove button: the list again (just it, for htmx), with only
+    its own error; nothing is saved until "Save configuration"."""
+    errors = {"fallbacks": result.errors["fallbacks"]} if "fallbacks" in result.errors else {}
+    status = 400 if errors else 200
+    if request.htmx:
+        choices = model_choices(workspace=request.workspace)
+        context = {"app": app, "errors": errors, **_fallbacks_context(choices, result.config)}
+        return render(request, "chat/studio/_fallbacks.html", context, status=status)
+    context = _config_context(
+        request, app, config=result.config, rows=result.rows, params=result.params, errors=errors
+    )
+    return render(request, "chat/studio/configure.html", context, status=status)
+
+
 def _header_forms(app) -> dict:
     """The rename and delete forms of the app's header, on each of its pages."""
     return {
@@ -153,6 +187,8 @@ def app_configure_view(request, app_id):
         )
         return render(request, "chat/studio/configure.html", context)
     result = ConfigForm(app=app, membership=request.membership, data=request.POST).read()
+    if result.fallback_edit:
+        return _fallbacks_redrawn(request, app, result)
     if result.valid:
         try:
             app_services.app_update(actor=request.membership, app=app, config=result.config)

@@ -15,6 +15,7 @@ from typing import Any
 
 from django import forms
 
+from apps.chat.fallbacks import fallbacks_check
 from apps.chat.models import AppMode
 from apps.chat.services.apps import BUILDABLE_MODES
 from apps.core.errors import DomainError
@@ -147,6 +148,8 @@ VARIABLE_TYPES = [
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,29}$")
 PROMPT_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 VAR_FIELD = re.compile(r"^var-(\d{1,3})-variable$")
+FALLBACK_FIELD = re.compile(r"^fallback-(\d{1,2})$")
+FALLBACK_MOVE = re.compile(r"^(up|down|remove)-(\d{1,2})$")
 MAX_VARIABLES = 40
 MAX_PROMPT_CHARS = 100_000
 MAX_LINES = 10  # suggested questions
@@ -261,10 +264,40 @@ class ConfigResult:
     errors: dict[str, str]
     rows: list[VariableRow]
     params: dict  # the typed parameter values, to draw the controls again
+    fallback_edit: bool = False  # a fallback list button was pressed: redraw, do not save
 
     @property
     def valid(self) -> bool:
         return not self.errors
+
+
+def fallback_chain_edit(chain: list[str], action: str, new: str) -> list[str]:
+    """The fallback list ("provider/model" values) after one press of its buttons:
+    `add` (the model `new`), `up-<i>`, `down-<i>` or `remove-<i>`."""
+    if action == "add":
+        if not new:
+            raise DomainError("Choose a model to add.")
+        return [*chain, new]
+    move = FALLBACK_MOVE.match(action)
+    if move is None or int(move[2]) >= len(chain):
+        return chain
+    verb, index = move[1], int(move[2])
+    edited = list(chain)
+    if verb == "remove":
+        del edited[index]
+        return edited
+    other = index - 1 if verb == "up" else index + 1
+    if 0 <= other < len(edited):
+        edited[index], edited[other] = edited[other], edited[index]
+    return edited
+
+
+def _fallback_entries(values: list[str]) -> list[dict]:
+    entries = []
+    for value in values:
+        provider, _, name = value.partition("/")
+        entries.append({"provider": provider, "name": name})
+    return entries
 
 
 class ConfigForm:
@@ -283,6 +316,7 @@ class ConfigForm:
     def read(self) -> ConfigResult:
         config = copy.deepcopy(self.app.config or {})
         params = self._model(config)
+        fallback_edit = self._fallbacks(config)
         rows = self._variables(config)
         self._prompt(config)
         if self.app.mode == AppMode.CHAT:
@@ -293,7 +327,13 @@ class ConfigForm:
         self._moderation(config)
         self._annotation_reply(config)
         self._datasets(config)
-        return ConfigResult(config=config, errors=self.errors, rows=rows, params=params)
+        return ConfigResult(
+            config=config,
+            errors=self.errors,
+            rows=rows,
+            params=params,
+            fallback_edit=fallback_edit,
+        )
 
     # --- Model and parameters ----------------------------------------------------------
     def _model(self, config: dict) -> dict:
@@ -321,6 +361,26 @@ class ConfigForm:
             "completion_params": completion_params,
         }
         return typed
+
+    def _fallbacks(self, config: dict) -> bool:
+        """The fallback list as the page lists it (fallback-0, fallback-1 …), after the
+        edit a list button asks for (fallback_action); True when one was pressed."""
+        indices = sorted(
+            {int(m.group(1)) for key in self.data if (m := FALLBACK_FIELD.match(str(key)))}
+        )
+        listed = [_text(self.data, f"fallback-{index}") for index in indices]
+        action = _text(self.data, "fallback_action")
+        if not isinstance(config.get("model"), dict):
+            config["model"] = {}
+        try:
+            chain = fallback_chain_edit(listed, action, _text(self.data, "fallback_new"))
+            config["model"]["fallbacks"] = _fallback_entries(chain)
+            fallbacks_check(workspace=self.workspace, config=config)
+        except DomainError as exc:
+            self.error("fallbacks", exc.message)
+            if action:  # the edit is refused: the list stays as it was
+                config["model"]["fallbacks"] = _fallback_entries(listed)
+        return bool(action)
 
     # --- Input variables and the prompt -----------------------------------------------
     def _variables(self, config: dict) -> list[VariableRow]:
