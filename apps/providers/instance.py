@@ -175,7 +175,8 @@ class ModelInstance:
                     adapter = build_adapter(target, choice)
                     upstream = replace(request, model=upstream_model(target, choice))
                     async for event in adapter.stream_llm(upstream):
-                        self.answered_by = _ref_of(target)
+                        if self.answered_by is None:  # once output has gone out, no retry
+                            self.answered_by = _ref_of(target)
                         if ttft is None and isinstance(event, TextDelta | ToolCallDelta):
                             ttft = int((time.perf_counter() - started) * 1000)
                             pacing.stream_flowing()
