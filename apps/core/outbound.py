@@ -78,7 +78,41 @@ def guarded_client(**kwargs: Any) -> httpx.Client:
 def guarded_async_client(**kwargs: Any) -> httpx.AsyncClient:
     """The async twin of guarded_client."""
     transport = _GuardedAsyncTransport(**_pop_transport_options(kwargs))
-    return httpx.AsyncClient(transport=transport, trust_env=False, **_client_options(kwargs))
+    return _AcyclicAsyncClient(transport=transport, trust_env=False, **_client_options(kwargs))
+
+
+class _AcyclicAsyncClient(httpx.AsyncClient):
+    """httpx's AsyncClient without a reference cycle per response.
+
+    httpx wraps each response's body in a stream that points back at the response, so
+    every response, with its request, headers and connection objects (some 40 of them),
+    is freed only by the cyclic garbage collector. A server relaying thousands of
+    streams then has collections of tens of thousands of objects that stop every stream
+    for 50 ms or more. Here the response lets go of that stream once it is closed, and
+    plain reference counting frees the lot."""
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        response = await super().send(request, **kwargs)
+        if response.is_closed:  # read whole already (not streamed)
+            response.stream = httpx.ByteStream(b"")
+        else:
+            response.stream = _LetGoOnClose(response.stream)
+        return response
+
+
+class _LetGoOnClose(httpx.AsyncByteStream):
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self._stream: httpx.AsyncByteStream | None = stream
+
+    def __aiter__(self):
+        if self._stream is None:
+            raise httpx.StreamClosed()
+        return self._stream.__aiter__()  # no layer of our own on each chunk
+
+    async def aclose(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            await stream.aclose()
 
 
 def check_url(url: str) -> None:

@@ -4,6 +4,7 @@ intercepted."""
 
 import asyncio
 import datetime
+import gc
 import gzip
 import http.server
 import socket
@@ -490,3 +491,29 @@ def test_aread_capped_stops_past_the_cap(private_allowed, local_server):
     assert asyncio.run(fetch("/big-unannounced", BIG)) == b"x" * BIG
     with pytest.raises(OutboundTooLarge):
         asyncio.run(fetch("/big-unannounced", 1000))
+
+
+def test_responses_are_freed_without_the_cycle_collector(private_allowed, local_server):
+    """A streaming server relays thousands of responses; any that only the cyclic
+    collector can free make its collections long pauses for every stream."""
+
+    async def fetch_many() -> list[str]:
+        bodies = []
+        async with guarded_async_client() as client:
+            for _ in range(5):
+                bodies.append((await client.get(local_server.url())).text)
+                async with client.stream("GET", local_server.url("/big")) as response:
+                    bodies.append((await response.aread())[:5].decode())
+        return bodies
+
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds is kept here, to be counted
+    try:
+        bodies = asyncio.run(fetch_many())
+        gc.collect()
+        left = [o for o in gc.garbage if type(o).__module__.split(".")[0] in ("httpx", "aiohttp")]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert bodies == ["hello", "xxxxx"] * 5
+    assert left == []
