@@ -11,7 +11,8 @@ Three measurements, each taken in alternating rounds (direct, gateway, direct, â
                 the relay's throughput, where first tokens queue behind everyone's tokens.
 
 The upstream is the fake OpenAI server from tests/fakes (this is a development tool, run
-from a checkout), in its own process so it does not share a GIL with the load generator.
+from a checkout), served from one event loop in its own process, so it neither shares a
+GIL with the load generator nor takes more of the machine than a real upstream would.
 The gateway is the real server (`manage.py serve`) on the embedded database, in a bench
 workspace whose OpenAI credentials point at the fake."""
 
@@ -45,17 +46,14 @@ def _prompt(words: int = WORDS) -> str:
     return " ".join(f"word{i}" for i in range(words))
 
 
-# Runs the fake in its own interpreter (it needs no Django): prints its URL, then serves.
+# Runs the fake in its own interpreter (it needs no Django), on one event loop rather
+# than a thread per stream (see tests/fakes/aio_server.py): prints its URL, then serves.
 FAKE_SCRIPT = f"""
-import sys, time
-from http.server import ThreadingHTTPServer
+import sys
+from tests.fakes.aio_server import serve_forever
 from tests.fakes.openai import FakeOpenAI
-# 64 streams open 64 connections at once; a listen backlog of 5 drops some of them.
-ThreadingHTTPServer.request_queue_size = 256
-fake = FakeOpenAI(api_key={FAKE_KEY!r}, chunk_delay=float(sys.argv[1])).start()
-print(fake.url, flush=True)
-while True:
-    time.sleep(3600)
+fake = FakeOpenAI(api_key={FAKE_KEY!r}, chunk_delay=float(sys.argv[1]))
+serve_forever(fake, announce=lambda url: print(url, flush=True))
 """
 
 
