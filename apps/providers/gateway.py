@@ -10,6 +10,7 @@ import struct
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 
 import orjson
@@ -19,6 +20,7 @@ from ninja.errors import AuthenticationError, ValidationError
 
 from apps.core.errors import DomainError
 from apps.providers import selectors
+from apps.providers.batching import ready_batches
 from apps.providers.instance import ModelInstance, ModelRef
 from apps.providers.runtime import errors
 from apps.providers.runtime.types import (
@@ -373,67 +375,28 @@ def error_frame(exc: DomainError) -> bytes:
 
 
 async def chat_stream(call: ChatCall) -> AsyncIterator[bytes]:
-    """The SSE body: a role chunk at once, then each batch of events as one write, an
-    error in the stream's own terms if the model fails mid-way, then [DONE]."""
+    """The SSE body: a role chunk at once, then the events of each network read as one
+    write, an error in the stream's own terms if the model fails mid-way, then [DONE]."""
     encode = ChunkEncoder(call.completion_id, call.model_name)
     yield encode.delta({"role": "assistant", "content": ""})
     usage = None
     try:
-        async for batch in batched(call.instance.stream_llm(call.request)):
-            frames = []
-            for event in batch:
-                if isinstance(event, UsageEvent):
-                    usage = event.usage
-                else:
-                    frames.append(encode.event(event))
-            if frames:
-                yield b"".join(frames)
+        async with aclosing(ready_batches(call.instance.stream_llm(call.request))) as batches:
+            async for batch in batches:
+                frames = []
+                for event in batch:
+                    if isinstance(event, UsageEvent):
+                        usage = event.usage
+                    else:
+                        frames.append(encode.event(event))
+                if frames:
+                    yield b"".join(frames)
     except DomainError as exc:
         yield error_frame(exc)
     else:
         if call.include_usage and usage is not None:
             yield encode.usage(usage)
     yield DONE
-
-
-_END = object()
-
-
-async def batched(events: AsyncIterator) -> AsyncIterator[list]:
-    """Events in lists of what has arrived by the time the last write finished.
-
-    With one stream each event goes out alone, as soon as it comes. Under load, tokens
-    pile up while the server writes to other clients; sending them in one write instead
-    of one each keeps the relay cost per token from growing with the backlog."""
-    queue: asyncio.Queue = asyncio.Queue()
-
-    async def pump():
-        try:
-            async for event in events:
-                queue.put_nowait(event)
-        except Exception as exc:  # re-raised in the reader, where the caller handles it
-            queue.put_nowait(exc)
-        finally:
-            queue.put_nowait(_END)
-
-    task = asyncio.create_task(pump())
-    try:
-        while True:
-            batch = [await queue.get()]
-            while not queue.empty():
-                batch.append(queue.get_nowait())
-            ended = batch[-1] is _END
-            items = [item for item in batch if item is not _END]
-            failure = next((item for item in items if isinstance(item, Exception)), None)
-            ready = [item for item in items if not isinstance(item, Exception)]
-            if ready:
-                yield ready
-            if failure is not None:
-                raise failure
-            if ended:
-                return
-    finally:
-        task.cancel()
 
 
 # --- /v1/embeddings ----------------------------------------------------------------
