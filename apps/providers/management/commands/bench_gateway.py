@@ -14,7 +14,11 @@ The upstream is the fake OpenAI server from tests/fakes (this is a development t
 from a checkout), served from one event loop in its own process, so it neither shares a
 GIL with the load generator nor takes more of the machine than a real upstream would.
 The gateway is the real server (`manage.py serve`) on the embedded database, in a bench
-workspace whose OpenAI credentials point at the fake."""
+workspace whose OpenAI credentials point at the fake. On a machine of two cores or more,
+the load generator and the fakes share the first core and the gateway has the rest, as
+if the clients and the provider were other machines: otherwise the gateway's own load
+slows the fake and the clients in its rounds, and that reads as the gateway's latency.
+PostgreSQL (the usage ledger) is not pinned."""
 
 from __future__ import annotations
 
@@ -176,9 +180,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--processes",
             type=int,
-            # One per core, as a deployment with Redis would run it; one without Redis.
-            default=(os.cpu_count() or 1) if settings.REDIS_URL else 1,
+            default=1,
             help="server processes of the gateway (serve --processes; more than 1 needs Redis)",
+        )
+        parser.add_argument(
+            "--cores",
+            choices=("split", "shared"),
+            help="split (the default with one gateway process on 2+ cores): the load "
+            "generator and the fake upstreams run on the first core, the gateway on the "
+            "others, so neither side's load slows the other; shared: all on all cores",
         )
         parser.add_argument(
             "--only",
@@ -193,12 +203,19 @@ class Command(BaseCommand):
             "real model takes 5-30 ms a token)",
         )
 
-    def handle(
-        self, *args, single, rounds, seconds, concurrency, token_interval, only, processes, **opts
-    ):
+    def handle(self, *args, single, rounds, seconds, concurrency, token_interval, only, **opts):
+        processes, cores = opts["processes"], opts["cores"]
         if processes > 1 and not settings.REDIS_URL:
             raise CommandError("A gateway of several processes needs Redis: set REDIS_URL.")
+        all_cores = os.sched_getaffinity(0)
+        if cores is None:
+            cores = "split" if processes == 1 and len(all_cores) > 1 else "shared"
+        if cores == "split" and len(all_cores) < 2:
+            raise CommandError("--cores split needs at least 2 cores.")
         call_command("migrate", verbosity=0)
+        bench_core = {min(all_cores)}
+        if cores == "split":  # the fakes, started next, inherit it
+            os.sched_setaffinity(0, bench_core)
         fakes = [_start_fake(0.0), _start_fake(token_interval / 1000)]
         server = None
         try:
@@ -214,10 +231,17 @@ class Command(BaseCommand):
                 stderr=subprocess.DEVNULL,
                 env={**os.environ, "LOG_LEVEL": "WARNING"},
             )
+            if cores == "split":
+                os.sched_setaffinity(server.pid, all_cores - bench_core)
             gateway_url = f"http://127.0.0.1:{port}/v1/chat/completions"
             self._wait(f"http://127.0.0.1:{port}/api/health")
             cache = "Redis" if settings.REDIS_URL else "in-process"
             self.stdout.write(f"gateway: {processes} server process(es), {cache} cache")
+            if cores == "split":
+                self.stdout.write(
+                    f"cores: load generator and fake upstreams on CPU {min(all_cores)}, "
+                    f"gateway on CPU {','.join(map(str, sorted(all_cores - bench_core)))}"
+                )
             runs = (
                 ("single", "1 stream, upstream unpaced", fast_url, fast_key, 1, single, None),
                 (
@@ -253,6 +277,7 @@ class Command(BaseCommand):
             for fake in fakes:
                 fake.terminate()
                 fake.wait(timeout=10)
+            os.sched_setaffinity(0, all_cores)
 
     def _report(self, label, direct, relayed):
         out = self.stdout.write
