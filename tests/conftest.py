@@ -11,7 +11,7 @@ from django.test import Client
 
 from apps.tenants import services
 from apps.tenants.models import Membership, Role, User, Workspace
-from tests.live_server import live_server_url  # noqa: F401 - a fixture for every package
+from tests.live_server import benchmark_env, live_server_url  # noqa: F401 - fixtures for every package
 
 PASSWORD = "orbit-Correct-Horse-42"
 _seq = itertools.count(1)

@@ -115,3 +115,11 @@ def live_server_url(django_db_setup, django_db_blocker):
     # assert on heartbeats; the flows driven here need no background job.
     with serving(env, port, "--no-worker"):
         yield base
+
+
+@pytest.fixture
+def benchmark_env(transactional_db, monkeypatch):
+    """This process's environment pointed at the test database, for the benchmark
+    commands that start `manage.py serve` themselves."""
+    for name, value in server_env("http://127.0.0.1:8000").items():
+        monkeypatch.setenv(name, value)

@@ -4,7 +4,6 @@ Errors come in OpenAI's shape so OpenAI clients raise their usual exceptions."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import struct
 import time

@@ -9,9 +9,7 @@ from django.core.management import call_command
 
 from apps.chat.management.commands import bench_chat
 from apps.chat.models import App
-from apps.core.crypto import current_master_keys
 from tests.fakes.openai import count_tokens
-from tests.live_server import _database_url
 
 
 def test_the_question_makes_the_fake_answer_with_the_asked_number_of_tokens():
@@ -30,14 +28,7 @@ def _phases() -> str:
     return "upstream,sse,websocket" if has_webapp else "upstream,sse"
 
 
-def test_a_small_run_reports_every_path_without_errors(transactional_db, monkeypatch):
-    from django.db import connection
-
-    # The benchmark's server is a subprocess: point it at the test database.
-    monkeypatch.setenv("DATABASE_URL", _database_url(connection.settings_dict))
-    monkeypatch.setenv("ORRERY_MASTER_KEYS", ",".join(current_master_keys()))
-    monkeypatch.setenv("ORRERY_ALLOW_PRIVATE_NETWORKS", "true")
-    monkeypatch.setenv("SECRET_KEY", "bench-test-secret-key-not-for-production")
+def test_a_small_run_reports_every_path_without_errors(benchmark_env):
     out = io.StringIO()
     phases = _phases()
     call_command(

@@ -9,10 +9,9 @@ import sys
 import httpx
 from django.core.management import call_command
 
-from apps.core.crypto import current_master_keys
 from apps.providers.management.commands.bench_gateway import FAKE_KEY, FAKE_SCRIPT, _body
 from tests.fakes.openai import FakeOpenAI
-from tests.live_server import ROOT, _database_url
+from tests.live_server import ROOT
 
 
 def _raw_stream(url: str) -> list[bytes]:
@@ -47,14 +46,7 @@ def test_the_event_loop_fake_streams_what_the_threaded_fake_does():
     assert looped[-1].endswith(b"data: [DONE]\n\n") and len(looped) > 5
 
 
-def test_a_small_run_reports_every_measurement(transactional_db, monkeypatch):
-    from django.db import connection
-
-    # The benchmark's server is a subprocess: point it at the test database.
-    monkeypatch.setenv("DATABASE_URL", _database_url(connection.settings_dict))
-    monkeypatch.setenv("ORRERY_MASTER_KEYS", ",".join(current_master_keys()))
-    monkeypatch.setenv("ORRERY_ALLOW_PRIVATE_NETWORKS", "true")
-    monkeypatch.setenv("SECRET_KEY", "bench-test-secret-key-not-for-production")
+def test_a_small_run_reports_every_measurement(benchmark_env):
     out = io.StringIO()
     call_command(
         "bench_gateway",
