@@ -95,12 +95,14 @@ class _GroupWriter:
 def _insert(rows: list[UsageRecord]) -> list[Exception | None]:
     """Insert the rows at once; if that fails, one by one, so that one bad row (its app
     deleted meanwhile, say) fails alone. Returns each row's failure, or None."""
-    try:
-        UsageRecord.objects.bulk_create(rows)  # one statement: all rows or none
-        return [None] * len(rows)
-    except DatabaseError as exc:
-        if len(rows) == 1:
-            return [exc]
+    if len(rows) > 1:
+        try:
+            # One statement; bulk_create also wraps it in a transaction, which a single
+            # row below does without (two round trips fewer on a quiet server).
+            UsageRecord.objects.bulk_create(rows)
+            return [None] * len(rows)
+        except DatabaseError:
+            pass
     failures: list[Exception | None] = []
     for row in rows:
         try:
