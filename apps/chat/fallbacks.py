@@ -7,18 +7,16 @@ moves along the chain; a bad request is not retried elsewhere).
 A chain being saved must hold at most MAX_FALLBACKS models, each one the workspace can
 call now (the rule of the main model's picker), none twice and none the main model
 (fallbacks_check). A stored chain may still name a model that is gone since (switched
-off, credentials removed, imported from elsewhere): a turn leaves it out rather than
-failing on it (fallbacks_runnable)."""
+off, credentials removed, imported from elsewhere): ModelInstance passes over it rather
+than failing on it."""
 
 from __future__ import annotations
 
 import logging
 
-from apps.core.errors import DomainError, NotFound
+from apps.core.errors import DomainError
 from apps.providers import selectors
 from apps.providers.instance import ModelRef
-from apps.providers.resolution import ModelNotConfigured, resolve
-from apps.providers.schema import ModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -88,20 +86,3 @@ def fallbacks_check(*, workspace, config: dict) -> None:
 
 def fallbacks_changed(before: dict, after: dict) -> bool:
     return _model_section(before).get("fallbacks") != _model_section(after).get("fallbacks")
-
-
-def fallbacks_runnable(*, workspace, config: dict) -> dict[ModelRef, ModelSpec | None]:
-    """The chain's models a call can use now, in order, with their catalog entries (for
-    pricing). One that is no longer set up is left out: were it tried, its "not
-    configured" would hide the error of the model before it."""
-    runnable: dict[ModelRef, ModelSpec | None] = {}
-    for ref in fallback_refs(config):
-        try:
-            target = resolve(
-                workspace=workspace, provider=ref.provider, model_type="llm", model=ref.model
-            )
-        except (ModelNotConfigured, NotFound) as exc:
-            logger.info("Fallback model %s skipped: %s", model_label(ref), exc)
-            continue
-        runnable[ref] = target.spec
-    return runnable

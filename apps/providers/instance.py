@@ -5,6 +5,7 @@ any output, and records usage for every attempt."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,9 +13,16 @@ from dataclasses import dataclass, replace
 
 from asgiref.sync import async_to_sync
 
+from apps.core.errors import NotFound
 from apps.core.offload import offload
 from apps.providers import balancing
-from apps.providers.resolution import CredentialChoice, ModelTarget, resolve, resolved_already
+from apps.providers.resolution import (
+    CredentialChoice,
+    ModelNotConfigured,
+    ModelTarget,
+    resolve,
+    resolved_already,
+)
 from apps.providers.runtime import errors, pacing
 from apps.providers.runtime.adapters import adapter_class
 from apps.providers.runtime.adapters.base import Adapter, Connection
@@ -33,6 +41,8 @@ from apps.providers.runtime.types import (
 )
 from apps.providers.tokens import estimate_tokens
 from apps.providers.usage import check_hosted_quota, usage_row, usage_save
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,10 +82,6 @@ def build_adapter(target: ModelTarget, choice: CredentialChoice) -> Adapter:
     return adapter_class(runtime.protocol)(connection)
 
 
-def _ref_of(target: ModelTarget) -> ModelRef:
-    return ModelRef(target.provider.provider, target.model)
-
-
 def upstream_model(target: ModelTarget, choice: CredentialChoice) -> str:
     """The name the provider knows the model by (an Azure deployment, an Ark endpoint)."""
     return target.provider.runtime.upstream_model_name(target.model, choice.credentials)
@@ -99,18 +105,26 @@ class ModelInstance:
         self.model_type = model_type
         self.meta = {"source": source, "user_id": user_id, "app_id": app_id}
         # The model of the chain whose output reached the caller; None until one did.
-        self.answered_by: ModelRef | None = None
+        self.answered_by: ModelTarget | None = None
 
     # --- attempts ------------------------------------------------------------------
     async def _attempts(self) -> AsyncIterator[tuple[ModelTarget, CredentialChoice]]:
-        for ref in self.chain:
+        for position, ref in enumerate(self.chain):
             where = {
                 "workspace": self.workspace_id,
                 "provider": ref.provider,
                 "model_type": self.model_type,
                 "model": ref.model,
             }
-            target = resolved_already(**where) or await offload(resolve)(**where)
+            try:
+                target = resolved_already(**where) or await offload(resolve)(**where)
+            except (ModelNotConfigured, NotFound) as exc:
+                if position == 0:
+                    raise
+                # A fallback no longer set up is passed over: its "not configured" would
+                # hide the error of the model before it.
+                logger.info("Fallback %s/%s skipped: %s", ref.provider, ref.model, exc)
+                continue
             if len(target.choices) > 1:
                 order = await offload(balancing.attempt_order)(target)
             else:
@@ -149,7 +163,7 @@ class ModelInstance:
                 last_error = exc
                 continue
             await self._record(target, choice, usage_of(result), started)
-            self.answered_by = _ref_of(target)
+            self.answered_by = target
             return result
         raise last_error or errors.InvokeConnectionError("No credentials to try")
 
@@ -176,7 +190,7 @@ class ModelInstance:
                     upstream = replace(request, model=upstream_model(target, choice))
                     async for event in adapter.stream_llm(upstream):
                         if self.answered_by is None:  # once output has gone out, no retry
-                            self.answered_by = _ref_of(target)
+                            self.answered_by = target
                         if ttft is None and isinstance(event, TextDelta | ToolCallDelta):
                             ttft = int((time.perf_counter() - started) * 1000)
                             pacing.stream_flowing()

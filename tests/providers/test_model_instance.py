@@ -101,6 +101,19 @@ def test_a_fallback_model_answers_when_the_first_is_down(openai_ready, fake_open
     assert statuses == [("gpt-4o-mini", "provider_unavailable"), ("gpt-4o", "success")]
 
 
+def test_a_fallback_no_longer_set_up_is_passed_over(openai_ready, fake_openai):
+    overloaded = openai_error(503, "The engine is currently overloaded")
+    fake_openai.queue(overloaded, overloaded)
+    gone = ModelRef("anthropic", "claude-sonnet-4-5")  # no Anthropic credentials here
+    inst = instance(openai_ready, fallbacks=[gone, ModelRef("openai", "gpt-4o")])
+    assert inst.invoke_llm_sync(ask("still there")).text == "You said: still there"
+    assert inst.answered_by.model == "gpt-4o"
+    fake_openai.queue(overloaded, overloaded)
+    only_gone = instance(openai_ready, fallbacks=[gone])
+    with pytest.raises(errors.InvokeServerUnavailableError):  # the model's own error
+        only_gone.invoke_llm_sync(ask("and now"))
+
+
 def test_embeddings_are_batched_and_keep_their_order(openai_ready, fake_openai):
     texts = [f"passage number {i}" for i in range(5)]
     inst = instance(openai_ready, model="text-embedding-3-small", model_type="text-embedding")

@@ -22,7 +22,8 @@ from apps.chat.generation.turn import Turn, message_finish
 from apps.chat.models import AppMode, Conversation, FromSource, Message, MessageStatus
 from apps.core.errors import DomainError
 from apps.core.offload import offload
-from apps.providers.instance import ModelInstance, ModelRef
+from apps.providers.instance import ModelInstance
+from apps.providers.resolution import ModelTarget
 from apps.providers.runtime.errors import InvokeError
 from apps.providers.runtime.types import LLMRequest, TextDelta, Usage, UsageEvent
 
@@ -42,7 +43,7 @@ class Outcome:
     annotation: object | None = None
     error: ev.GenerationFailed | None = None
     replaced: bool = False  # output moderation swapped the answer
-    answered_by: ModelRef | None = None  # the app's model or one of its fallbacks
+    answered_by: ModelTarget | None = None  # the app's model or one of its fallbacks
 
 
 async def produce(run: Run, turn: Turn) -> None:
@@ -140,7 +141,7 @@ async def _stream(run, turn, request, outcome, moderation, started) -> None:
         workspace=turn.app.workspace_id,
         provider=turn.model.provider,
         model=turn.model.name,
-        fallbacks=list(turn.model.fallbacks),
+        fallbacks=turn.model.fallbacks,
         source="app",
         app_id=turn.app.pk,
     )
@@ -190,11 +191,11 @@ async def _moderate_while_streaming(run, turn, moderation, outcome) -> None:
 
 
 def usage_metadata(
-    turn: Turn, usage: Usage, latency: float, answered_by: ModelRef | None = None
+    turn: Turn, usage: Usage, latency: float, answered_by: ModelTarget | None = None
 ) -> dict:
     """Dify's metadata.usage: token counts, unit prices and prices as decimal strings, at
     the prices of the model that answered."""
-    spec = turn.model.spec_of(answered_by)
+    spec = answered_by.spec if answered_by else turn.model.spec
     pricing = spec.pricing if spec else None
     zero = Decimal(0)
     p_unit = pricing.input if pricing else zero
@@ -222,11 +223,11 @@ async def _finish(run: Run, turn: Turn, outcome: Outcome, started: float) -> Non
     latency = time.perf_counter() - started
     usage = usage_metadata(turn, outcome.usage, latency, outcome.answered_by)
     status = MessageStatus.ERROR if outcome.error else outcome.status
-    answered_by = outcome.answered_by or ModelRef(turn.model.provider, turn.model.name)
+    answered_by = outcome.answered_by
     await offload(_save)(
         turn,
-        model_provider=answered_by.provider,
-        model_name=answered_by.model,
+        model_provider=answered_by.provider.provider if answered_by else turn.model.provider,
+        model_name=answered_by.model if answered_by else turn.model.name,
         answer=run.answer,
         status=status,
         error=outcome.error.message if outcome.error else "",
@@ -273,7 +274,7 @@ async def _suggest(run: Run, turn: Turn) -> None:
             workspace_id=turn.app.workspace_id,
             provider=turn.model.provider,
             model=turn.model.name,
-            fallbacks=list(turn.model.fallbacks),
+            fallbacks=turn.model.fallbacks,
             history=[*turn.history, (turn.query, run.answer)],
         )
     except DomainError:

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.chat import selectors
-from apps.chat.fallbacks import fallbacks_runnable
+from apps.chat.fallbacks import fallback_refs
 from apps.chat.generation.inputs import InvalidInput, inputs_clean
 from apps.chat.models import App, AppMode, Conversation, EndUser, Message, MessageStatus, UploadFile
 from apps.chat.services.conversations import conversation_name_from_query
@@ -42,14 +42,9 @@ class ModelSetup:
     parameters: dict
     stop: list[str]
     spec: ModelSpec | None
-    # The fallback models a call can use, in order, with their catalog entries.
-    fallbacks: dict[ModelRef, ModelSpec | None] = field(default_factory=dict)
-
-    def spec_of(self, ref: ModelRef | None) -> ModelSpec | None:
-        """The catalog entry of the model that answered (None: no model did)."""
-        if ref is None or ref == ModelRef(self.provider, self.name):
-            return self.spec
-        return self.fallbacks.get(ref)
+    # The models that answer, in order, when this one fails (ModelInstance passes over
+    # any no longer set up).
+    fallbacks: list[ModelRef] = field(default_factory=list)
 
     @property
     def vision(self) -> bool:
@@ -98,7 +93,7 @@ def model_setup(*, app: App, config: dict) -> ModelSetup:
         params,
         [s for s in stop if s][:4],
         target.spec,
-        fallbacks_runnable(workspace=app.workspace_id, config=config),
+        fallback_refs(config),
     )
 
 

@@ -10,7 +10,7 @@ import logging
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from apps.chat.fallbacks import fallbacks_runnable
+from apps.chat.fallbacks import fallback_refs
 from apps.chat.models import App, Conversation, EndUser, Message, MessageStatus
 from apps.core.errors import DomainError, NotFound
 from apps.core.offload import offload
@@ -119,16 +119,13 @@ async def conversation_name_generate(
             messages=[LLMMessage("user", NAME_PROMPT.format(query=query[:2000]))],
             parameters={"max_tokens": 32, "temperature": 0},
         )
+        instance = ModelInstance(
+            workspace=app.workspace_id,
+            provider=model["provider"],
+            model=model["name"],
+            fallbacks=fallback_refs(app.config),
+        )
         try:
-            fallbacks = await offload(fallbacks_runnable)(
-                workspace=app.workspace_id, config=app.config
-            )
-            instance = ModelInstance(
-                workspace=app.workspace_id,
-                provider=model["provider"],
-                model=model["name"],
-                fallbacks=list(fallbacks),
-            )
             name = (await instance.invoke_llm(request)).text
         except DomainError:  # the model failed or is gone: name it from the question
             name = ""

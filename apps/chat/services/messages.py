@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from apps.chat.fallbacks import fallbacks_runnable
+from apps.chat.fallbacks import fallback_refs
 from apps.chat.models import Annotation, App, EndUser, Message, MessageFeedback
 from apps.chat.services.apps import require
 from apps.chat.services.conversations import _limit, conversation_get
@@ -127,12 +127,11 @@ async def message_suggested(*, app: App, end_user: EndUser | None, message_id) -
     if message.suggested_questions:
         return list(message.suggested_questions)
     model = app.config.get("model") or {}
-    fallbacks = await offload(fallbacks_runnable)(workspace=app.workspace_id, config=app.config)
     questions = await suggested_questions(
         workspace_id=app.workspace_id,
         provider=model.get("provider", ""),
         model=model.get("name", ""),
-        fallbacks=list(fallbacks),
+        fallbacks=fallback_refs(app.config),
         history=[(message.query, message.answer)],
     )
     await offload(Message.objects.filter(pk=message.pk).update)(suggested_questions=questions)
